@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["Command", "Subjects", "token"]
+__all__ = ["Command", "Subjects", "registry_key", "token"]
 
 _TOKEN_BAD = re.compile(r"[^A-Za-z0-9_\-]")
 
@@ -140,3 +140,8 @@ class Subjects:
     @property
     def agents_bucket(self) -> str:
         return _name(f"{self.namespace}_agents")
+
+
+def registry_key(agent_id: str, instance_id: str) -> str:
+    """Key of one agent instance in the registry bucket: ``<agent_id>.<instance_id>``."""
+    return f"{token(agent_id)}.{token(instance_id)}"
