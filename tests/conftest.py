@@ -27,7 +27,9 @@ def stack() -> Iterator[StackInfo]:
         name = f"taskloom_test_{uuid.uuid4().hex[:12]}"
         db_url = create_database(running.info.database_url, name)
         try:
-            yield StackInfo(running.info.nats_url, db_url, running.info.nats_monitor_url, running.info.embedded)
+            yield StackInfo(
+                running.info.nats_url, db_url, running.info.nats_monitor_url, running.info.embedded
+            )
         finally:
             drop_database(running.info.database_url, name)
 

@@ -17,8 +17,13 @@ from taskloom.contracts.enums import (
 )
 from taskloom.contracts.requests import Requirements
 
-__all__ = ["StatusEvent", "StatusEventData", "SubmissionRequest", "WorkflowSubmissionRequest",
-           "WorkflowSubmissionResponse"]
+__all__ = [
+    "StatusEvent",
+    "StatusEventData",
+    "SubmissionRequest",
+    "WorkflowSubmissionRequest",
+    "WorkflowSubmissionResponse",
+]
 
 
 class SubmissionRequest(WireModel):

@@ -25,8 +25,13 @@ BUILTIN_CATALOG: dict[str, AgentProfile] = {
         AgentProfile(
             AgentId.CORE_SERVICES.value,
             ("dependency_parsing", "version_resolution", "performance_optimization", "implementation"),
-            ("dependency_analysis", "version_resolution", "import_profiling", "implementation_plan",
-             "performance_assessment"),
+            (
+                "dependency_analysis",
+                "version_resolution",
+                "import_profiling",
+                "implementation_plan",
+                "performance_assessment",
+            ),
             "Dependencies against the installed environment, version resolution, import-time profiling",
         ),
         AgentProfile(
@@ -44,7 +49,13 @@ BUILTIN_CATALOG: dict[str, AgentProfile] = {
         AgentProfile(
             AgentId.TESTING_SPECIALIST.value,
             ("test_execution", "coverage_analysis", "test_design"),
-            ("test_execution", "coverage_analysis", "untested_code_analysis", "test_plan", "bug_reproduction"),
+            (
+                "test_execution",
+                "coverage_analysis",
+                "untested_code_analysis",
+                "test_plan",
+                "bug_reproduction",
+            ),
             "Runs the project's tests, measures coverage, finds untested public functions",
         ),
         AgentProfile(
@@ -68,8 +79,13 @@ BUILTIN_CATALOG: dict[str, AgentProfile] = {
         AgentProfile(
             AgentId.AGENT_DESIGN_ARCHITECT.value,
             ("architecture", "import_graph", "graph_review", "impact_analysis"),
-            ("import_graph_analysis", "architecture_design", "task_graph_review", "impact_analysis",
-             "code_review"),
+            (
+                "import_graph_analysis",
+                "architecture_design",
+                "task_graph_review",
+                "impact_analysis",
+                "code_review",
+            ),
             "Import graph with cycles and layering violations, task graph review, change impact",
         ),
     )

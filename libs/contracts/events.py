@@ -323,10 +323,7 @@ WorkflowEvent = Annotated[
 
 _EVENT = TypeAdapter[WorkflowEvent](WorkflowEvent)
 
-EVENT_TYPES: tuple[str, ...] = tuple(
-    cls.model_fields["type"].default
-    for cls in DomainEvent.__subclasses__()
-)
+EVENT_TYPES: tuple[str, ...] = tuple(cls.model_fields["type"].default for cls in DomainEvent.__subclasses__())
 
 # (type, stored schema_version) -> function turning that version's data into the next one
 UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {}

@@ -33,7 +33,9 @@ __all__ = [
     "GATE_TRIGGERS",
 ]
 
-ComparisonOp = Literal["eq", "ne", "gt", "ge", "lt", "le", "in", "not_in", "contains", "exists", "truthy", "falsy"]
+ComparisonOp = Literal[
+    "eq", "ne", "gt", "ge", "lt", "le", "in", "not_in", "contains", "exists", "truthy", "falsy"
+]
 
 
 class Condition(WireModel):
@@ -63,7 +65,9 @@ class Condition(WireModel):
             self.not_ is not None,
         ]
         if sum(forms) != 1:
-            raise ValueError("a condition is exactly one of: a comparison (task, path, op), all_of, any_of, not")
+            raise ValueError(
+                "a condition is exactly one of: a comparison (task, path, op), all_of, any_of, not"
+            )
         if self.op is not None and (not self.task or not self.path):
             raise ValueError("a comparison needs 'task' and 'path'")
         if self.all_of is not None and not self.all_of or self.any_of is not None and not self.any_of:
@@ -147,7 +151,8 @@ class TaskSpec(WireModel):
     backup_agents: list[str] = Field(default_factory=list)
     condition: Condition | None = None
     when_dependency_skipped: Literal["skip", "run"] = Field(
-        default="skip", description="'skip': a skipped dependency skips this task too; 'run': it counts as done"
+        default="skip",
+        description="'skip': a skipped dependency skips this task too; 'run': it counts as done",
     )
     optional: bool = Field(default=False, description="Dropped by the 'fast' execution preference")
     heartbeat_timeout: float | None = Field(default=None, gt=0, description="Seconds without progress = dead")
@@ -188,7 +193,9 @@ class QualityGate(WireModel):
     @model_validator(mode="after")
     def _known_words(self) -> Self:
         if self.trigger_condition not in GATE_TRIGGERS:
-            raise ValueError(f"trigger_condition must be one of {GATE_TRIGGERS}, not {self.trigger_condition!r}")
+            raise ValueError(
+                f"trigger_condition must be one of {GATE_TRIGGERS}, not {self.trigger_condition!r}"
+            )
         unknown = [a for a in self.failure_actions if a not in GATE_ACTIONS]
         if unknown:
             raise ValueError(f"unknown failure_actions {unknown}; allowed: {GATE_ACTIONS}")

@@ -92,7 +92,9 @@ class TaskAssignment(Envelope):
     success_criteria: AssignmentSuccessCriteria = Field(default_factory=AssignmentSuccessCriteria)
     communication_channels: CommunicationChannels = Field(default_factory=CommunicationChannels)
     # Taskloom additions
-    attempt: int = Field(default=1, ge=1, description="Numbered dispatch; updates for older attempts change nothing")
+    attempt: int = Field(
+        default=1, ge=1, description="Numbered dispatch; updates for older attempts change nothing"
+    )
     required_context: list[str] = Field(default_factory=list)
     deadline: datetime | None = None
 

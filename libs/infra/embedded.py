@@ -185,8 +185,16 @@ class EmbeddedPostgres:
         user = self._as_user()
         if not (pgdata / "PG_VERSION").exists():
             subprocess.run(
-                [self._bin("initdb"), "-D", str(pgdata), "-U", "postgres", "--auth=trust", "--encoding=utf8",
-                 "--no-sync"],
+                [
+                    self._bin("initdb"),
+                    "-D",
+                    str(pgdata),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "--encoding=utf8",
+                    "--no-sync",
+                ],
                 check=True,
                 capture_output=True,
                 **user,  # type: ignore[call-overload]
@@ -199,8 +207,19 @@ class EmbeddedPostgres:
                 raise InfraError(f"a PostgreSQL server already runs on {pgdata}")
             pid_file.unlink(missing_ok=True)
         args = [
-            self._bin("postgres"), "-D", str(pgdata), "-h", "127.0.0.1", "-p", str(self.port),
-            "-k", str(pgdata), "-c", "max_connections=300", "-c", "shared_buffers=128MB",
+            self._bin("postgres"),
+            "-D",
+            str(pgdata),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-k",
+            str(pgdata),
+            "-c",
+            "max_connections=300",
+            "-c",
+            "shared_buffers=128MB",
         ]
         if not self.durable:
             args += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]

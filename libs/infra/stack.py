@@ -31,8 +31,13 @@ class StackInfo:
 class Stack:
     """Context manager that provides NATS and PostgreSQL for as long as it is open."""
 
-    def __init__(self, settings: Settings | None = None, data_dir: Path | None = None, durable: bool = True,
-                 nats_config: str = "") -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        data_dir: Path | None = None,
+        durable: bool = True,
+        nats_config: str = "",
+    ) -> None:
         self.settings = settings or Settings()
         self._tmp: str | None = None
         self.data_dir = data_dir
@@ -64,8 +69,8 @@ class Stack:
         return self.info
 
     def _start_containers(self, nats_url: str | None, db_url: str | None) -> tuple[str | None, str | None]:
-        from testcontainers.core.container import DockerContainer  # type: ignore[import-not-found]
-        from testcontainers.postgres import PostgresContainer  # type: ignore[import-not-found]
+        from testcontainers.core.container import DockerContainer
+        from testcontainers.postgres import PostgresContainer
 
         if nats_url is None:
             nats = DockerContainer("nats:2.10-alpine").with_command("-js").with_exposed_ports(4222)
@@ -100,7 +105,7 @@ class Stack:
 
 def _docker_answers() -> bool:
     try:
-        import docker  # type: ignore[import-untyped]
+        import docker
 
         docker.from_env().ping()
         return True

@@ -100,7 +100,9 @@ class Settings(BaseSettings):
     @classmethod
     def _namespace_is_a_token(cls, value: str) -> str:
         if not re.fullmatch(r"[a-z][a-z0-9_]{0,31}", value):
-            raise ValueError("namespace must be 1-32 lower-case letters, digits or '_', starting with a letter")
+            raise ValueError(
+                "namespace must be 1-32 lower-case letters, digits or '_', starting with a letter"
+            )
         return value
 
     @field_validator("log_level")

@@ -56,7 +56,8 @@ def test_embedded_servers_stop_without_leftovers(tmp_path: Path) -> None:
     assert not any(_alive(p) for p in pids)
     # children of postgres (checkpointer, walwriter...) are gone too
     leftovers = [
-        p for p in Path("/proc").iterdir()
+        p
+        for p in Path("/proc").iterdir()
         if p.name.isdigit() and str(tmp_path) in (p / "cmdline").read_bytes().decode(errors="ignore")
     ]
     assert leftovers == []
