@@ -1,1 +1,52 @@
-"""taskloom.eventstore."""
+"""Taskloom's event store on PostgreSQL: streams with optimistic concurrency and idempotent
+appends, a gap-free global position, snapshots, a transactional outbox with its JetStream relay,
+and an event relay that publishes every stored event. See ``store`` for the design."""
+
+from taskloom.eventstore.errors import (
+    ConcurrencyConflict,
+    DuplicateEventId,
+    EventStoreError,
+    MigrationError,
+    RetryableError,
+    StoreUnavailable,
+    StreamNotFound,
+)
+from taskloom.eventstore.migrator import Migration, load_migrations, migrate
+from taskloom.eventstore.models import (
+    ANY,
+    NO_STREAM,
+    AppendResult,
+    ExpectedVersion,
+    NewEvent,
+    OutboxMessage,
+    RecordedEvent,
+    Snapshot,
+)
+from taskloom.eventstore.outbox import OutboxRelay
+from taskloom.eventstore.relay import EventRelay
+from taskloom.eventstore.store import EventStore, Transaction
+
+__all__ = [
+    "ANY",
+    "NO_STREAM",
+    "AppendResult",
+    "ConcurrencyConflict",
+    "DuplicateEventId",
+    "EventRelay",
+    "EventStore",
+    "EventStoreError",
+    "ExpectedVersion",
+    "Migration",
+    "MigrationError",
+    "NewEvent",
+    "OutboxMessage",
+    "OutboxRelay",
+    "RecordedEvent",
+    "RetryableError",
+    "Snapshot",
+    "StoreUnavailable",
+    "StreamNotFound",
+    "Transaction",
+    "load_migrations",
+    "migrate",
+]

@@ -1,0 +1,81 @@
+"""PostgreSQL plumbing shared by the store and the relays: borrowing the driver connection from
+SQLAlchemy's pool, and translating driver errors into the store's typed errors."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from taskloom.eventstore.errors import EventStoreError, RetryableError, StoreUnavailable
+
+__all__ = ["driver_connection", "pg_error", "translate_errors"]
+
+# SQLSTATE classes: 08 connection exception, 57P operator intervention (shutdown, crash
+# recovery), 53 insufficient resources; 40 is serialization failure / deadlock.
+_UNAVAILABLE_PREFIXES = ("08", "57P", "53")
+_RETRYABLE_PREFIXES = ("40", "55P03")
+
+
+def pg_error(exc: BaseException) -> Any | None:
+    """The asyncpg error behind ``exc`` (itself, or wrapped by SQLAlchemy), else ``None``."""
+    if isinstance(exc, asyncpg.PostgresError):
+        return exc
+    if isinstance(exc, sa_exc.DBAPIError):
+        cause = getattr(exc.orig, "__cause__", None)
+        if isinstance(cause, asyncpg.PostgresError):
+            return cause
+    return None
+
+
+def _is_connection_failure(exc: BaseException) -> bool:
+    if isinstance(exc, OSError | TimeoutError | asyncpg.InterfaceError | asyncpg.PostgresConnectionError):
+        return True
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, sa_exc.InterfaceError | sa_exc.OperationalError):
+        return True
+    pg = pg_error(exc)
+    return pg is not None and str(getattr(pg, "sqlstate", "")).startswith(_UNAVAILABLE_PREFIXES)
+
+
+@asynccontextmanager
+async def translate_errors(action: str) -> AsyncIterator[None]:
+    """Let the store's own errors through; turn everything the driver raises into one of them."""
+    try:
+        yield
+    except EventStoreError:
+        raise
+    except Exception as exc:
+        if _is_connection_failure(exc):
+            raise StoreUnavailable(f"{action}: {exc}") from exc
+        pg = pg_error(exc)
+        if pg is not None and str(getattr(pg, "sqlstate", "")).startswith(_RETRYABLE_PREFIXES):
+            raise RetryableError(f"{action}: {exc}") from exc
+        if pg is not None or isinstance(exc, sa_exc.SQLAlchemyError):
+            raise EventStoreError(f"{action}: {exc}") from exc
+        raise
+
+
+@asynccontextmanager
+async def driver_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
+    """A pooled connection as the bare asyncpg connection, for the hot paths.
+
+    Statements run on it outside any transaction are their own implicit transaction: an append
+    is then one round trip instead of BEGIN/statement/COMMIT. A connection that failed, or whose
+    work was cancelled half-way, is invalidated rather than handed to the next caller.
+    """
+    async with engine.connect() as conn:
+        driver = (await conn.get_raw_connection()).driver_connection
+        assert driver is not None
+        try:
+            yield driver
+        except BaseException as exc:
+            if isinstance(exc, asyncio.CancelledError) or _is_connection_failure(exc) or driver.is_closed():
+                await conn.invalidate()
+            raise
