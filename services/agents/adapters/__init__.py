@@ -1,0 +1,1 @@
+"""The agent runtime's connections to the outside: JetStream, the context service, child processes."""
