@@ -1,0 +1,1 @@
+"""The built-in decomposition templates, one YAML file per request type."""
