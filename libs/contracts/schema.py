@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
 
-from taskloom.contracts import agents, api, events, graph, messages, requests, results, workflow
+from taskloom.contracts import agents, api, context, events, graph, messages, requests, results, workflow
 
 __all__ = ["SCHEMA_DIR", "all_schemas", "write_schemas"]
 
@@ -34,6 +34,12 @@ _MODELS: dict[str, type[BaseModel]] = {
     "task_result": results.TaskResult,
     "validation_result": results.ValidationResult,
     "agent_registration": agents.AgentRegistration,
+    "context_get_request": context.ContextGetRequest,
+    "context_view": context.ContextView,
+    "context_put_request": context.ContextPutRequest,
+    "context_contribute_request": context.ContributeRequest,
+    "context_audit_query": context.AuditQuery,
+    "context_error": context.ContextError,
 }
 
 

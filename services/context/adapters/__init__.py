@@ -1,0 +1,1 @@
+"""Adapters of the context service: PostgreSQL storage, encryption at rest, the policy file."""
