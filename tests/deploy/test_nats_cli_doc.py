@@ -1,4 +1,4 @@
-"""Every stream, consumer, subject and KV bucket docs/nats-cli.md names exists on a running bus,
+"""Every stream, consumer, subject and KV bucket the README's NATS CLI section names exists on a running bus,
 declared by the bus library the services use (translated to the test's own namespace)."""
 
 from __future__ import annotations
@@ -16,12 +16,17 @@ from taskloom.contracts.enums import BUILTIN_AGENTS
 from taskloom.contracts.subjects import Subjects, registry_key
 from taskloom.settings import Settings
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "nats-cli.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
+SECTION = "## Inspecting the bus with the NATS CLI"
 DEFAULT = Subjects("taskloom")
 
 
 def doc_text() -> str:
-    return DOC.read_text()
+    """The README's NATS CLI section, up to the next second-level heading."""
+    text = README.read_text()
+    assert SECTION in text, "the README lost its NATS CLI section"
+    body = text.split(SECTION, 1)[1]
+    return SECTION + body.split("\n## ", 1)[0]
 
 
 def test_the_doc_uses_the_real_default_names() -> None:
