@@ -15,13 +15,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import nats
-
 from taskloom.agents import Agent, AgentContextView, ProgressReporter
-from taskloom.agents.adapters.jetstream import ensure_streams
 from taskloom.agents.host import AgentHost
+from taskloom.bus import Bus, Delivery
 from taskloom.contracts import ProgressStatus, Subjects, TaskAssignment, TaskDetails, TaskResult
 from taskloom.infra import Stack
+from taskloom.observability import configure_logging
 from taskloom.settings import Settings
 
 N_OVERHEAD = 500
@@ -48,9 +47,9 @@ class TimedHost(AgentHost):
         self.to_started: list[float] = []
         self.completed_at: list[float] = []
 
-    async def _handle(self, agent: Agent, msg: Any) -> None:
+    async def _on_assignment(self, agent: Agent, task: TaskAssignment, delivery: Delivery) -> None:
         self.received.append(time.perf_counter())
-        await super()._handle(agent, msg)
+        await super()._on_assignment(agent, task, delivery)
 
     async def publish_progress(
         self, task: TaskAssignment, agent_id: str, status: ProgressStatus, fields: dict[str, Any]
@@ -68,7 +67,7 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
-async def publish_tasks(js: Any, subjects: Subjects, agent_id: str, n: int) -> None:
+async def publish_tasks(bus: Bus, subjects: Subjects, agent_id: str, n: int) -> None:
     for i in range(n):
         task = TaskAssignment(
             workflow_id="bench",
@@ -76,21 +75,20 @@ async def publish_tasks(js: Any, subjects: Subjects, agent_id: str, n: int) -> N
             assigned_agent=agent_id,
             task_details=TaskDetails(task_type="noop", priority=5, estimated_duration=0, timeout=60),
         )
-        await js.publish(subjects.tasks(agent_id), task.model_dump_json().encode())
+        await bus.publish(subjects.tasks(agent_id), task)
 
 
 async def overhead(settings: Settings) -> None:
-    nc = await nats.connect(settings.nats_url)
-    js = nc.jetstream()
-    subjects = Subjects(settings.namespace)
-    await ensure_streams(js, subjects)
-    await publish_tasks(js, subjects, EmptyAgent.agent_id, N_OVERHEAD)
+    bus = await Bus.connect(settings, name="bench-platform")
+    subjects = bus.subjects
+    await bus.ensure_streams()  # the platform's step, before agents start
+    await publish_tasks(bus, subjects, EmptyAgent.agent_id, N_OVERHEAD)
     host = TimedHost(settings, [EmptyAgent(settings)], instance_id="bench")
     await host.start()
     while host.completed < N_OVERHEAD:  # noqa: ASYNC110 - polling a counter the host bumps
         await asyncio.sleep(0.05)
     await host.stop()
-    await nc.drain()
+    await bus.drain()
     gaps = [nxt - done for done, nxt in zip(host.completed_at, host.received[1:], strict=False)]
     print(
         f"received -> started reported : p50 {pct(host.to_started, 0.5):.3f} ms  "
@@ -104,9 +102,8 @@ async def overhead(settings: Settings) -> None:
 async def throughput(settings: Settings, replicas: int) -> float:
     ns = f"b{uuid.uuid4().hex[:8]}"
     subjects = Subjects(ns)
-    nc = await nats.connect(settings.nats_url)
-    js = nc.jetstream()
-    await ensure_streams(js, subjects)
+    bus = await Bus.connect(settings, name="bench-platform", namespace=ns)
+    await bus.ensure_streams()
     env = {
         **os.environ,
         "TASKLOOM_NATS_URL": settings.nats_url or "",
@@ -134,10 +131,10 @@ async def throughput(settings: Settings, replicas: int) -> float:
     ]
     done = 0
     try:
-        sub = await js.subscribe(subjects.progress_all, ordered_consumer=True)
+        sub = await bus.js.subscribe(subjects.progress_all, ordered_consumer=True)
         await asyncio.sleep(3.0)  # let the replicas connect and bind the shared consumer
         start = time.perf_counter()
-        await publish_tasks(js, subjects, EmptyAgent.agent_id, N_THROUGHPUT)
+        await publish_tasks(bus, subjects, EmptyAgent.agent_id, N_THROUGHPUT)
         while done < N_THROUGHPUT:
             msg = await sub.next_msg(timeout=30)
             done += b'"completed"' in msg.data
@@ -146,10 +143,11 @@ async def throughput(settings: Settings, replicas: int) -> float:
         for p in procs:
             p.kill()
             p.wait()
-        await nc.drain()
+        await bus.drain()
 
 
 def main() -> None:
+    configure_logging("WARNING")
     base = Settings()
     with tempfile.TemporaryDirectory() as tmp, Stack(base, data_dir=Path(tmp), durable=False) as stack:
         assert stack.info is not None

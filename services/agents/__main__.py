@@ -9,6 +9,7 @@ import argparse
 import sys
 from typing import Any
 
+from taskloom.agents.adapters.jetstream import DEFAULT_ACK_WAIT, DEFAULT_MAX_DELIVER
 from taskloom.agents.host import AgentHost
 from taskloom.agents.plugins import UnknownAgent, available_agents, build_agents
 from taskloom.observability import configure_logging
@@ -23,10 +24,11 @@ def run_agents(
     settings: Settings,
     *,
     instance_id: str | None = None,
-    ack_wait: float = 30.0,
+    ack_wait: float = DEFAULT_ACK_WAIT,
     shutdown_grace: float = 10.0,
     capacity: int | None = None,
     heartbeat_interval: float = 5.0,
+    max_deliver: int = DEFAULT_MAX_DELIVER,
     **_: Any,
 ) -> None:
     """Host ``agent_ids`` in this process until SIGTERM/SIGINT (blocking)."""
@@ -41,6 +43,7 @@ def run_agents(
         ack_wait=ack_wait,
         shutdown_grace=shutdown_grace,
         heartbeat_interval=heartbeat_interval,
+        max_deliver=max_deliver,
     )
     run_service(host, settings)
 
@@ -52,7 +55,16 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--instance-id", default=None)
     parser.add_argument(
-        "--ack-wait", type=float, default=30.0, help="seconds before an unacknowledged task is redelivered"
+        "--ack-wait",
+        type=float,
+        default=DEFAULT_ACK_WAIT,
+        help="seconds without an in-progress ack before a task is redelivered (running tasks renew it)",
+    )
+    parser.add_argument(
+        "--max-deliver",
+        type=int,
+        default=DEFAULT_MAX_DELIVER,
+        help="deliveries of one assignment that may run; the next one is reported failed and dead-lettered",
     )
     parser.add_argument(
         "--shutdown-grace", type=float, default=10.0, help="seconds a running task gets to finish on SIGTERM"
@@ -79,6 +91,7 @@ def main(argv: list[str] | None = None) -> None:
             shutdown_grace=args.shutdown_grace,
             capacity=args.capacity,
             heartbeat_interval=args.heartbeat_interval,
+            max_deliver=args.max_deliver,
         )
     except UnknownAgent as exc:
         configure_logging(settings.log_level, settings.log_format, service="agents")

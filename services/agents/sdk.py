@@ -24,6 +24,7 @@ from taskloom.contracts import (
     TaskResult,
     Urgency,
 )
+from taskloom.contracts.context import ContextScope, ContextView
 
 __all__ = [
     "Agent",
@@ -34,6 +35,15 @@ __all__ = [
     "ProgressSink",
     "run_subprocess",
 ]
+
+
+_SCOPE_FIELD = {
+    ContextScope.GLOBAL: "global_context",
+    ContextScope.PROJECT: "global_context",
+    ContextScope.WORKFLOW: "task_context",
+    ContextScope.TASK: "task_context",
+    ContextScope.AGENT: "agent_context",
+}
 
 
 @dataclass
@@ -53,10 +63,12 @@ class AgentContextView:
 
     @classmethod
     def from_assignment(
-        cls, task: TaskAssignment, fetched: Mapping[str, Any] | None = None
+        cls, task: TaskAssignment, fetched: ContextView | Mapping[str, Any] | None = None
     ) -> AgentContextView:
         """The assignment's own context, overlaid by what the context service returned (which is
-        filtered by the agent's access policy and therefore wins)."""
+        filtered by the agent's access policy and therefore wins). A ``ContextView`` is split by
+        the scope each key came from: global and project keys into ``global_context``, workflow
+        and task keys into ``task_context``, agent keys into ``agent_context``."""
         ctx = task.context
         view = cls(
             workflow_id=task.workflow_id,
@@ -69,7 +81,12 @@ class AgentContextView:
             dependencies=[dict(d) for d in task.inputs.dependencies],
             resources=dict(task.inputs.resources),
         )
-        if fetched:
+        if isinstance(fetched, ContextView):
+            view.source = "context-service"
+            for key, value in fetched.context.items():
+                source = fetched.key_sources.get(key, ContextScope.TASK)
+                getattr(view, _SCOPE_FIELD[source])[key] = value
+        elif fetched:
             view.source = "context-service"
             for scope in ("global_context", "task_context", "agent_context"):
                 extra = fetched.get(scope.removesuffix("_context")) or fetched.get(scope)

@@ -87,6 +87,29 @@ class CollaboratingAgent(Agent):
         )
 
 
+class ContextEchoAgent(Agent):
+    """Answers with the context it was handed, split by scope, and where it came from."""
+
+    agent_id = "echo"
+    task_types = ("echo",)
+
+    async def execute(
+        self, task: TaskAssignment, context: AgentContextView, progress: ProgressReporter
+    ) -> TaskResult:
+        return TaskResult(
+            success=True,
+            outputs={
+                "source": context.source,
+                "global": context.global_context,
+                "task": context.task_context,
+                "agent": context.agent_context,
+                "upstream": context.upstream(),
+                "summary": "echoed the context",
+                "findings": ["one finding"],
+            },
+        )
+
+
 def assignment(
     agent_id: str,
     task_type: str,
@@ -95,6 +118,7 @@ def assignment(
     task_id: str = "t-1",
     timeout: int = 120,
     attempt: int = 1,
+    **extra: Any,
 ) -> TaskAssignment:
     return TaskAssignment(
         workflow_id=workflow_id,
@@ -102,7 +126,8 @@ def assignment(
         assigned_agent=agent_id,
         attempt=attempt,
         task_details=TaskDetails(task_type=task_type, priority=5, estimated_duration=1, timeout=timeout),
-        inputs=AssignmentInputs(parameters=params),
+        inputs=extra.pop("inputs", AssignmentInputs(parameters=params)),
+        **extra,
     )
 
 
@@ -131,6 +156,7 @@ def agent_processes(
     shutdown_grace: float = 0.5,
     extra_path: list[Path] | None = None,
     extra_args: tuple[str, ...] = (),
+    env_overrides: dict[str, str] | None = None,
 ) -> Iterator[dict[str, subprocess.Popen[bytes]]]:
     """Start one ``python -m taskloom.agents`` per (instance id, --agents value); kill them all at the end."""
     procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -151,7 +177,7 @@ def agent_processes(
                     str(shutdown_grace),
                     *extra_args,
                 ],
-                env=agent_env(settings, extra_path),
+                env={**agent_env(settings, extra_path), **(env_overrides or {})},
                 cwd=REPO,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,

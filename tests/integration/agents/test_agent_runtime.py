@@ -4,13 +4,13 @@ graceful SIGTERM, cancellation, timeouts, malformed input and the registry."""
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 from typing import Any
 
 import pytest
 from agents_testkit import ProgressLog, agent_processes, assignment, wait_registered
 
+from taskloom.bus import DLQ_CONSUMER, DLQ_ERROR, DLQ_REASON, DLQ_SUBJECT, Bus, Topology
 from taskloom.contracts import AgentRegistration, Subjects
 from taskloom.contracts.subjects import registry_key
 from taskloom.settings import Settings
@@ -135,21 +135,35 @@ async def test_cancel_signal_stops_a_running_task_and_timeouts_fail_retryably(
 async def test_malformed_assignment_goes_to_the_dead_letter_stream(
     settings: Settings, subjects: Subjects, js: Any, progress_log: ProgressLog
 ) -> None:
+    dead_letters = await js.subscribe(subjects.dead_letters_all, ordered_consumer=True)
+    bad = b'{"message_type": "task_assignment", "oops": 1}'
     with agent_processes(settings, [("m1", "agents_testkit:EmptyAgent")]):
         await wait_registered(js, subjects, [registry_key("noop", "m1")])
-        await js.publish(subjects.tasks("noop"), b'{"message_type": "task_assignment", "oops": 1}')
-        sub = await js.subscribe(subjects.dead_letters_all, ordered_consumer=True)
-        msg = await sub.next_msg(timeout=15)
-        body = json.loads(msg.data)
-        assert body["source"] == "agents" and "not a task_assignment" in body["reason"]
+        await js.publish(subjects.tasks("noop"), bad)
+        msg = await dead_letters.next_msg(timeout=15)
+        assert msg.subject == subjects.dead_letter("agents")
+        assert msg.data == bad  # the original body, unchanged
+        assert msg.headers[DLQ_REASON] == "parse_error"
+        assert "not a task_assignment" in msg.headers[DLQ_ERROR] and "task_id" in msg.headers[DLQ_ERROR]
+        assert msg.headers[DLQ_SUBJECT] == subjects.tasks("noop")
+        assert msg.headers[DLQ_CONSUMER] == subjects.agent_consumer("noop")
         await publish(js, subjects, assignment("noop", "noop", {}, task_id="after-bad"))
         await progress_log.wait_for(lambda u: u.task_id == "after-bad" and u.status.value == "completed")
+    # dead-lettered and acked: nothing of it is left in the work queue
+    info = await js.consumer_info(subjects.stream("tasks"), subjects.agent_consumer("noop"))
+    assert info.num_pending == 0 and info.num_ack_pending == 0
 
 
 async def test_registry_heartbeat_and_expiry(settings: Settings, subjects: Subjects, js: Any) -> None:
-    from taskloom.agents.adapters.jetstream import ensure_registry
-
-    kv = await ensure_registry(js, subjects, ttl=2.0)
+    # the platform chooses the registry TTL; a short one here so that expiry is quick to see
+    platform = await Bus.connect(
+        settings, name="registry-platform", topology=Topology.from_settings(settings, agent_registry_ttl=2.0)
+    )
+    try:
+        assert (await platform.ensure_registry()).action == "updated"
+    finally:
+        await platform.close()
+    kv = await js.key_value(subjects.agents_bucket)
     with agent_processes(
         settings, [("h1", "core-services,docs-integration")], extra_args=("--heartbeat-interval", "0.5")
     ) as procs:
