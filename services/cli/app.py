@@ -359,6 +359,25 @@ def serve(
 
 
 @app.command()
+def migrate(
+    streams: Annotated[
+        bool, typer.Option("--streams", help="Also declare the NATS streams and the agent registry bucket")
+    ] = False,
+) -> None:
+    """Apply every database migration (event store, orchestrator, context, gateway); idempotent."""
+    from taskloom.cli.migrate import run_migrations
+    from taskloom.settings import Settings
+
+    try:
+        for line in asyncio.run(run_migrations(Settings(), streams=streams)):
+            console.print(line)
+    except ValueError as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"cannot reach the database or NATS: {exc}", "check TASKLOOM_DATABASE_URL / TASKLOOM_NATS_URL")
+
+
+@app.command()
 def mcp(url: UrlOpt = None, token: TokenOpt = None) -> None:
     """Serve the Taskloom MCP tools over stdio (for AI IDE clients)."""
     from taskloom.gateway.mcp import run_stdio
