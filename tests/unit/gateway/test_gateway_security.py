@@ -26,7 +26,13 @@ def hs_settings(**extra) -> GatewaySettings:
 
 def claims(**over):
     now = int(time.time())
-    base = {"sub": "alice", "roles": ["developer"], "exp": now + 60, "aud": "taskloom", "iss": "taskloom-dev"}
+    base = {
+        "sub": "alice",
+        "roles": ["developer"],
+        "exp": now + 3600,
+        "aud": "taskloom",
+        "iss": "taskloom-dev",
+    }
     base.update(over)
     return {k: v for k, v in base.items() if v is not None}
 
