@@ -61,6 +61,7 @@ from taskloom.contracts import (
     TaskResult,
     utcnow,
 )
+from taskloom.contracts.enums import CollaborationType
 from taskloom.contracts.messages import CollaborationRequested
 from taskloom.contracts.subjects import registry_key, token
 from taskloom.observability import get_logger
@@ -411,6 +412,14 @@ class AgentHost(CollaborationPort):
                         "completed_milestones": list(reporter.milestones),
                     },
                     "outputs": result.outputs,
+                    # consultations happen agent to agent; the completion carries them so they are
+                    # in the workflow's history, decided together with the task they served
+                    "collaboration_requests": [
+                        c.model_dump(mode="json")
+                        for c in reporter.collaborations
+                        if c.collaboration_type == CollaborationType.CONSULTATION
+                    ]
+                    or None,
                     "performance_metrics": {
                         "execution_time": elapsed,
                         "resource_usage": {"instance": self.instance_id},

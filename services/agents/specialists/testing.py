@@ -137,6 +137,10 @@ class TestingSpecialistAgent(Specialist):
         findings += [
             f"untested public function '{u.name}' ({u.file}:{u.line})" for u in cov.untested_functions
         ]
+        # coverage measured over a failing suite overstates what is verified: say which tests failed
+        findings += [
+            f"failing test '{n}': {report.failures.get(n, '')}" for n in report.failed + report.errors
+        ]
         return CoverageAnalysis(
             summary=f"line coverage {cov.percent}% ({report.total} tests)",
             findings=findings,

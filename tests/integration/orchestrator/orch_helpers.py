@@ -43,3 +43,31 @@ async def wait_for(
 
 def terminal(state: WorkflowState) -> bool:
     return state.current_state.terminal
+
+
+async def event_types(store: EventStore, workflow_id: str) -> list[str]:
+    return [r.type for r in await queries.get_events(store, workflow_id)]
+
+
+async def events_of(store: EventStore, workflow_id: str, event_type: str) -> list[dict[str, object]]:
+    """The data of the workflow's stored events of one type, in order."""
+    return [r.data for r in await queries.get_events(store, workflow_id) if r.type == event_type]
+
+
+async def wait_until(check: Callable[[], object], what: str, timeout: float = 20.0) -> None:
+    """Poll ``check`` (sync or async) until it is truthy."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while loop.time() < end:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{what}: not within {timeout}s")
+
+
+def log_lines(path: Path) -> list[list[str]]:
+    """A scripted agent's ``--log`` file as split lines (empty while it wrote nothing)."""
+    return [line.split() for line in path.read_text().splitlines()] if path.exists() else []
