@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -174,13 +175,14 @@ class PullLoop(Generic[T]):
         # each worker binds its own subscription (own inbox): concurrent fetches on one
         # subscription would steal each other's replies
         sub: JetStreamContext.PullSubscription | None = None
+        ready: list[Any] = []  # this worker's own inbox for no_wait pulls: [subject, subscription]
         failures = 0
         try:
             while not self._stopping.is_set():
                 try:
                     if sub is None:
                         sub = await self.js.pull_subscribe_bind(self.durable, stream=self.stream)
-                    msgs = await sub.fetch(self.batch, timeout=self.fetch_timeout)
+                    msgs = await self._fetch(sub, ready)
                 except TimeoutError:
                     failures = 0  # nothing to do: the normal idle state
                     continue
@@ -198,7 +200,50 @@ class PullLoop(Generic[T]):
             if sub is not None:
                 with contextlib.suppress(Exception):
                     await sub.unsubscribe()
+            if ready:
+                with contextlib.suppress(Exception):
+                    await ready[1].unsubscribe()
             self.log.info("bus_consumer_stopped", **self.handle.stats.__dict__)
+
+    async def _fetch(self, sub: JetStreamContext.PullSubscription, ready: list[Any]) -> list[Msg]:
+        """Up to ``batch`` messages, returning as soon as one is there.
+
+        ``PullSubscription.fetch(n)`` may hold a lingering pull open until its timeout once the
+        first message arrived, waiting for the other ``n - 1``: an idle consumer then adds up to
+        ``fetch_timeout`` to a message's latency. So: wait for ONE message (a pull of one ends
+        with it), then, when its metadata says more are pending, take those with a ``no_wait``
+        pull, which the server answers at once."""
+        msgs = await sub.fetch(1, timeout=self.fetch_timeout)
+        if self.batch > 1:
+            # the delivery says how many more wait for this consumer: no extra pull when none
+            pending = msgs[0].metadata.num_pending or 0
+            if pending > 0:
+                msgs.extend(await self._ready(min(self.batch - 1, pending), ready))
+        return msgs
+
+    async def _ready(self, n: int, ready: list[Any]) -> list[Msg]:
+        nc = self.js._nc
+        if not ready:
+            inbox = nc.new_inbox()
+            ready.extend((inbox, await nc.subscribe(inbox)))
+        inbox, sub = ready
+        prefix = getattr(self.js, "_prefix", "$JS.API")
+        request = json.dumps({"batch": n, "no_wait": True}).encode()
+        await nc.publish(f"{prefix}.CONSUMER.MSG.NEXT.{self.stream}.{self.durable}", request, reply=inbox)
+        msgs: list[Msg] = []
+        deadline = asyncio.get_running_loop().time() + min(self.fetch_timeout, 2.0)
+        while len(msgs) < n:
+            left = deadline - asyncio.get_running_loop().time()
+            try:
+                msg = await sub.next_msg(timeout=max(left, 0.001))
+            except TimeoutError:
+                break  # a late answer waits in the inbox for the next call
+            if JetStreamContext.is_status_msg(msg):
+                if left <= 0 or (msg.headers or {}).get("Status") in ("404", "408", "409"):
+                    break
+                continue
+            msgs.append(msg)
+        return msgs
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -271,9 +316,8 @@ class PullLoop(Generic[T]):
         except Exception as exc:
             await self._on_failure(exc, deliveries, isolate)
         else:
-            for d in deliveries:
-                if not d.settled:
-                    await d.ack()
+            # concurrently: a batch's acks cost one round trip, not one per message
+            await asyncio.gather(*(d.ack() for d in deliveries if not d.settled))
 
     async def _on_failure(
         self,

@@ -152,7 +152,8 @@ class AgentHost(CollaborationPort):
         self._handles: dict[str, ConsumerHandle] = {}
         self._background: set[asyncio.Task[Any]] = set()
         self._running: dict[tuple[str, str], _Running] = {}
-        self._cancelled: OrderedDict[tuple[str, str], None] = OrderedDict()
+        # (workflow, task, attempt) cancelled before this host picked the assignment up
+        self._cancelled: OrderedDict[tuple[str, str, int], None] = OrderedDict()
         self._stopping = asyncio.Event()
         self.completed = 0
 
@@ -308,7 +309,7 @@ class AgentHost(CollaborationPort):
                 retryable=False,
             )
             return True
-        if key in self._cancelled:
+        if (*key, task.attempt) in self._cancelled:
             await self._fail(
                 task,
                 agent,
@@ -536,17 +537,28 @@ class AgentHost(CollaborationPort):
 
     # --- cancellation ---------------------------------------------------------------------
     async def _on_cancel(self, msg: Msg) -> None:
+        """Stop a running task. A signal naming an attempt stops only that attempt and is
+        remembered in case its assignment is still queued; one without an attempt stops what
+        runs now and is not remembered, so a later re-issue of the task still runs."""
         parts = msg.subject.split(".")
         key = (parts[-2], parts[-1])
-        self._cancelled[key] = None
-        while len(self._cancelled) > 10_000:
-            self._cancelled.popitem(last=False)
+        attempt: int | None = None
+        with contextlib.suppress(ValueError, TypeError, AttributeError):
+            value = json.loads(msg.data or b"{}").get("attempt")
+            attempt = int(value) if value is not None else None
+        if attempt is not None:
+            self._cancelled[(*key, attempt)] = None
+            while len(self._cancelled) > 10_000:
+                self._cancelled.popitem(last=False)
         running = self._running.get(key)
-        if running is not None and running.handle is not None and running.stop_reason is None:
-            log.info("cancelling running task", task_id=running.task.task_id)
-            running.stop_reason = "cancelled"
-            running.reporter.cancelled.set()
-            running.handle.cancel()
+        if running is None or running.handle is None or running.stop_reason is not None:
+            return
+        if attempt is not None and running.task.attempt != attempt:
+            return
+        log.info("cancelling running task", task_id=running.task.task_id, attempt=running.task.attempt)
+        running.stop_reason = "cancelled"
+        running.reporter.cancelled.set()
+        running.handle.cancel()
 
     # --- registry -------------------------------------------------------------------------
     async def _heartbeat_once(self) -> None:

@@ -1,6 +1,9 @@
 """The decision loop: folds batches of inputs (graphs, commands, progress, timers) into their
 workflows and commits each batch in ONE transaction — events appended with the expected
-version, task assignments into the outbox, read models, timers — then acks.
+version, task assignments into the outbox, read models and timers of every workflow of the
+batch in one statement — then acks. Inputs that arrive while a batch commits form the next
+batch, so the cost of a commit is shared by everything that queued meanwhile. Assignments are
+published straight after the commit (``DirectRelay``); the relay marks their rows later.
 
 A ``ConcurrencyConflict`` (another replica decided for the same workflow first) drops the
 cached state, reloads from the store and decides the whole batch again.
@@ -19,7 +22,8 @@ from taskloom.contracts.events import WorkflowEvent
 from taskloom.contracts.subjects import Subjects
 from taskloom.eventstore import ConcurrencyConflict, EventStore, OutboxMessage, OutboxRelay
 from taskloom.observability import get_logger
-from taskloom.orchestrator.adapters.postgres import SNAPSHOT_EVERY, Tables, load_workflow, new_event
+from taskloom.orchestrator.adapters.outbox import DirectRelay
+from taskloom.orchestrator.adapters.postgres import SNAPSHOT_EVERY, Tables, Write, load_workflow, new_event
 from taskloom.orchestrator.domain import Input, Limits, StartGraph, TimerFired, Workflow, decide, timers_for
 
 __all__ = ["Item", "Processor"]
@@ -41,7 +45,8 @@ class _Decided:
     start: Workflow
     state: Workflow
     events: list[WorkflowEvent]
-    signals: list[str]
+    signals: list[tuple[str, int]]
+    outbox: list[OutboxMessage]
 
 
 class Processor:
@@ -55,7 +60,7 @@ class Processor:
         limits: Limits,
         *,
         relay: OutboxRelay | None = None,
-        signal: Callable[[str, str], Awaitable[None]] | None = None,
+        signal: Callable[[str, str, int], Awaitable[None]] | None = None,
         on_finished: Callable[[], None] | None = None,
         max_batch: int = 512,
     ) -> None:
@@ -154,44 +159,61 @@ class Processor:
             wf: await self.state_of(wf, fresh=any(isinstance(i.command, TimerFired) for i in its))
             for wf, its in groups.items()
         }
-        async with self.store.transaction() as tx:
-            free = 0
-            if any(isinstance(i.command, StartGraph) for its in groups.values() for i in its):
-                await tx.connection.exec_driver_sql("SELECT pg_advisory_xact_lock($1)", (_ADMISSION_LOCK,))
-                running, queued = await self.tables.running_count(tx.connection)
-                # a queue that is not empty is served first, in priority order, by admission
-                free = 0 if queued else self.limits.max_concurrent_workflows - running
-            for wf, its in groups.items():
-                start = state = states[wf]
-                events: list[WorkflowEvent] = []
-                signals: list[str] = []
-                outbox: list[OutboxMessage] = []
-                fired: list[tuple[str, datetime]] = []
-                for item in its:
-                    command = item.command
-                    if isinstance(command, StartGraph):
-                        command = replace(command, admitted=free > 0)
-                    if isinstance(command, TimerFired) and item.fired_due_at is not None:
-                        fired.append((command.timer_id, item.fired_due_at))
-                    d = decide(state, command, now, self.limits)
-                    if any(e.type == "WorkflowStarted" for e in d.events):
-                        free -= 1
-                    state = d.state
-                    events.extend(d.events)
-                    signals.extend(d.cancel_signals)
-                    outbox.extend(
-                        OutboxMessage(
-                            a.message_id, self.subjects.tasks(a.assigned_agent), a.model_dump_json().encode()
-                        )
-                        for a in d.assignments
+        expected: list[str] = []
+        try:
+            async with self.store.transaction() as tx:
+                free = 0
+                if any(isinstance(i.command, StartGraph) for its in groups.values() for i in its):
+                    await tx.connection.exec_driver_sql(
+                        "SELECT pg_advisory_xact_lock($1)", (_ADMISSION_LOCK,)
                     )
-                wanted = timers_for(state, self.limits, now)
-                if events:
-                    tx.append(wf, [new_event(e) for e in events], start.version, outbox=outbox)
-                    await self.tables.write(tx.connection, state, events, wanted)
-                elif fired:
-                    await self.tables.settle_timers(tx.connection, wf, fired, wanted)
-                decided[wf] = _Decided(start, state, events, signals)
+                    running, queued = await self.tables.running_count(tx.connection)
+                    # a queue that is not empty is served first, in priority order, by admission
+                    free = 0 if queued else self.limits.max_concurrent_workflows - running
+                writes: list[Write] = []
+                for wf, its in groups.items():
+                    start = state = states[wf]
+                    events: list[WorkflowEvent] = []
+                    signals: list[tuple[str, int]] = []
+                    outbox: list[OutboxMessage] = []
+                    fired: list[tuple[str, datetime]] = []
+                    for item in its:
+                        command = item.command
+                        if isinstance(command, StartGraph):
+                            command = replace(command, admitted=free > 0)
+                        if isinstance(command, TimerFired) and item.fired_due_at is not None:
+                            fired.append((command.timer_id, item.fired_due_at))
+                        d = decide(state, command, now, self.limits)
+                        if any(e.type == "WorkflowStarted" for e in d.events):
+                            free -= 1
+                        state = d.state
+                        events.extend(d.events)
+                        signals.extend((t, d.cancel_attempts.get(t, 0)) for t in d.cancel_signals)
+                        outbox.extend(
+                            OutboxMessage(
+                                a.message_id,
+                                self.subjects.tasks(a.assigned_agent),
+                                a.model_dump_json().encode(),
+                            )
+                            for a in d.assignments
+                        )
+                    wanted = timers_for(state, self.limits, now)
+                    if events:
+                        tx.append(wf, [new_event(e) for e in events], start.version, outbox=outbox)
+                        writes.append(Write(state, events, wanted))
+                    elif fired:
+                        writes.append(Write(state, (), wanted, fired, full=False))
+                    decided[wf] = _Decided(start, state, events, signals, outbox)
+                    expected.extend(m.message_id for m in outbox)
+                await self.tables.write_many(tx.connection, writes)
+                if isinstance(self.relay, DirectRelay):
+                    # announced before COMMIT: a relay cycle woken by the commit waits for the
+                    # fast path instead of publishing the same rows again
+                    self.relay.expect(expected)
+        except BaseException:
+            if isinstance(self.relay, DirectRelay):
+                self.relay.forget(expected)
+            raise
         return decided, tx.message_ids
 
     def _after_commit(self, decided: dict[str, _Decided], message_ids: tuple[str, ...]) -> None:
@@ -206,9 +228,17 @@ class Processor:
                 self._snapshots[wf] = d.state.version
                 self._spawn(self.store.save_snapshot(wf, d.state.version, d.state.model_dump(mode="json")))
             if self.signal is not None:
-                for task_id in d.signals:
-                    self._spawn(self.signal(wf, task_id))
-        if message_ids and self.relay is not None:
+                for task_id, attempt in d.signals:
+                    self._spawn(self.signal(wf, task_id, attempt))
+        if isinstance(self.relay, DirectRelay):
+            stored = set(message_ids)
+            fresh = [m for d in decided.values() for m in d.outbox if m.message_id in stored]
+            self.relay.forget(
+                m.message_id for d in decided.values() for m in d.outbox if m.message_id not in stored
+            )
+            if fresh:
+                self._spawn(self.relay.publish_direct(fresh))
+        elif message_ids and self.relay is not None:
             self._spawn(self.relay.publish_now(message_ids))
         if finished and self.on_finished is not None:
             self.on_finished()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,9 +25,10 @@ from taskloom.contracts.messages import (
     parse_message,
 )
 from taskloom.contracts.subjects import Command
-from taskloom.eventstore import EventRelay, EventStore, OutboxRelay, StoreUnavailable
+from taskloom.eventstore import EventRelay, EventStore, StoreUnavailable
 from taskloom.observability import get_logger
-from taskloom.orchestrator.adapters.postgres import Tables, load_workflow
+from taskloom.orchestrator.adapters.outbox import DirectRelay
+from taskloom.orchestrator.adapters.postgres import Tables, Write, load_workflow
 from taskloom.orchestrator.domain import (
     Admit,
     Collaborate,
@@ -97,7 +99,7 @@ class Orchestrator:
         self.store: EventStore | None = None
         self.bus: Bus | None = None
         self.processor: Processor | None = None
-        self.outbox: OutboxRelay | None = None
+        self.outbox: DirectRelay | None = None
         self.events: EventRelay | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._admission = asyncio.Event()
@@ -111,7 +113,7 @@ class Orchestrator:
         self.bus = await Bus.connect(self.settings, name="orchestrator")
         await self.bus.ensure_streams()
         subjects = self.bus.subjects
-        self.outbox = OutboxRelay(self.store, self.bus.js, poll_interval=0.5)
+        self.outbox = DirectRelay(self.store, self.bus.js, poll_interval=0.5)
         self.processor = Processor(
             self.store,
             tables,
@@ -174,11 +176,14 @@ class Orchestrator:
         assert self.store is not None and self.processor is not None
         ids = await tables.active_workflow_ids()
         now = datetime.now(UTC)
-        for wf in ids:
-            state = await load_workflow(self.store, wf)
-            self.processor.cache[wf] = state
+        for i in range(0, len(ids), 200):
+            writes = []
+            for wf in ids[i : i + 200]:
+                state = await load_workflow(self.store, wf)
+                self.processor.cache[wf] = state
+                writes.append(Write(state, (), timers_for(state, self.limits, now)))
             async with self.store.transaction() as tx:
-                await tables.write(tx.connection, state, [], timers_for(state, self.limits, now))
+                await tables.write_many(tx.connection, writes)
         self._admission.set()
         _log.info("orchestrator_recovered", workflows=len(ids))
         return len(ids)
@@ -219,9 +224,11 @@ class Orchestrator:
         except StoreUnavailable as exc:
             raise RetryableError(str(exc), delay=1.0) from exc
 
-    async def _signal(self, workflow_id: str, task_id: str) -> None:
+    async def _signal(self, workflow_id: str, task_id: str, attempt: int) -> None:
+        # the attempt tells the agent which run to stop: a re-issue of the task must survive it
         assert self.bus is not None
-        await self.bus.publish_core(self.bus.subjects.cancel_signal(workflow_id, task_id), b"{}")
+        body = json.dumps({"attempt": attempt}).encode()
+        await self.bus.publish_core(self.bus.subjects.cancel_signal(workflow_id, task_id), body)
 
     async def _timer_loop(self, tables: Tables) -> None:
         assert self.processor is not None

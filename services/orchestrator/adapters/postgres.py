@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
@@ -26,12 +27,27 @@ from taskloom.orchestrator.domain import (
     to_state,
 )
 
-__all__ = ["MIGRATIONS_DIR", "Tables", "fold_records", "load_workflow", "new_event"]
+__all__ = ["MIGRATIONS_DIR", "Tables", "Write", "fold_records", "load_workflow", "new_event"]
 
 MIGRATIONS_DIR: Final = Path(__file__).resolve().parent.parent / "migrations"
 COMPONENT: Final = "orchestrator"
 SNAPSHOT_EVERY: Final = 500
 _ACTIVE = ("pending", "running", "paused")
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    """What one decision changes in the orchestrator's tables.
+
+    ``full``: the read model, result, agent statistics and the whole timer set are rewritten
+    (a decision with events, or recovery); otherwise only the ``fired`` timer rows the state no
+    longer wants are dropped (a timer decision that changed nothing)."""
+
+    state: Workflow
+    events: Sequence[WorkflowEvent] = ()
+    timers: Sequence[Timer] = ()
+    fired: Sequence[tuple[str, datetime]] = ()
+    full: bool = True
 
 
 def new_event(event: WorkflowEvent) -> NewEvent:
@@ -62,34 +78,65 @@ class Tables:
         self.store = store
         s = quote_ident(store.schema)
         self.s = s
-        self.upsert_read_model = f"""
-            INSERT INTO {s}.workflow_read_model
-                (workflow_id, owner, request_type, current_state, priority, submitted_at, updated_at,
-                 version, document)
-            VALUES ($1, $2, $3, $4, $5, $6, coalesce($7, now()), $8, $9::jsonb)
-            ON CONFLICT (workflow_id) DO UPDATE SET
-                owner = excluded.owner, request_type = excluded.request_type,
-                current_state = excluded.current_state, priority = excluded.priority,
-                submitted_at = coalesce(excluded.submitted_at, {s}.workflow_read_model.submitted_at),
-                updated_at = excluded.updated_at, version = excluded.version, document = excluded.document
-            WHERE {s}.workflow_read_model.version <= excluded.version"""  # noqa: S608
-        self.upsert_result = f"""
-            INSERT INTO {s}.workflow_result (workflow_id, document) VALUES ($1, $2::jsonb)
-            ON CONFLICT (workflow_id) DO UPDATE SET document = excluded.document"""  # noqa: S608
-        self.delete_timers = f"DELETE FROM {s}.timers WHERE workflow_id = $1"  # noqa: S608
-        self.delete_timer = f"DELETE FROM {s}.timers WHERE workflow_id = $1 AND timer_id = $2 AND due_at = $3"  # noqa: S608
-        self.insert_timer = f"""
-            INSERT INTO {s}.timers (workflow_id, timer_id, due_at, kind, payload)
-            VALUES ($1, $2, $3, $4, $5::jsonb)
-            ON CONFLICT (workflow_id, timer_id) DO UPDATE SET due_at = excluded.due_at,
-                kind = excluded.kind, payload = excluded.payload"""  # noqa: S608
-        self.bump_performance = f"""
-            INSERT INTO {s}.agent_performance (agent_id, task_type, completed, failed, total_seconds)
-            VALUES ($1, $2, $3, $4, $5)
-            ON CONFLICT (agent_id, task_type) DO UPDATE SET
-                completed = {s}.agent_performance.completed + excluded.completed,
-                failed = {s}.agent_performance.failed + excluded.failed,
-                total_seconds = {s}.agent_performance.total_seconds + excluded.total_seconds"""  # noqa: S608
+        # $1..$9 read-model rows, $10/$11 results, $12 the workflows whose timer set is replaced,
+        # $13..$17 their wanted timers, $18..$20 fired timers to drop, $21..$25 agent statistics.
+        # The timer CTEs touch disjoint rows (unwanted ones are deleted, wanted ones upserted),
+        # which one statement may do; statistics are summed per key beforehand because an
+        # INSERT .. ON CONFLICT may not update the same row twice.
+        self.write_batch = f"""
+            WITH rm AS (
+                INSERT INTO {s}.workflow_read_model AS t
+                    (workflow_id, owner, request_type, current_state, priority, submitted_at,
+                     updated_at, version, document)
+                SELECT r.workflow_id, r.owner, r.request_type, r.current_state, r.priority,
+                       r.submitted_at, coalesce(r.updated_at, now()), r.version, r.document::jsonb
+                FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                            $6::timestamptz[], $7::timestamptz[], $8::int[], $9::text[])
+                     AS r(workflow_id, owner, request_type, current_state, priority, submitted_at,
+                          updated_at, version, document)
+                ON CONFLICT (workflow_id) DO UPDATE SET
+                    owner = excluded.owner, request_type = excluded.request_type,
+                    current_state = excluded.current_state, priority = excluded.priority,
+                    submitted_at = coalesce(excluded.submitted_at, t.submitted_at),
+                    updated_at = excluded.updated_at, version = excluded.version,
+                    document = excluded.document
+                WHERE t.version <= excluded.version
+                RETURNING 1
+            ), res AS (
+                INSERT INTO {s}.workflow_result (workflow_id, document)
+                SELECT r.workflow_id, r.document::jsonb
+                FROM unnest($10::text[], $11::text[]) AS r(workflow_id, document)
+                ON CONFLICT (workflow_id) DO UPDATE SET document = excluded.document
+                RETURNING 1
+            ), wanted AS (
+                SELECT * FROM unnest($13::text[], $14::text[], $15::timestamptz[], $16::text[], $17::text[])
+                     AS w(workflow_id, timer_id, due_at, kind, payload)
+            ), dropped AS (
+                DELETE FROM {s}.timers t
+                WHERE t.workflow_id = ANY($12::text[]) AND NOT EXISTS (
+                    SELECT 1 FROM wanted w WHERE w.workflow_id = t.workflow_id AND w.timer_id = t.timer_id)
+                RETURNING 1
+            ), armed AS (
+                INSERT INTO {s}.timers (workflow_id, timer_id, due_at, kind, payload)
+                SELECT w.workflow_id, w.timer_id, w.due_at, w.kind, w.payload::jsonb FROM wanted w
+                ON CONFLICT (workflow_id, timer_id) DO UPDATE SET due_at = excluded.due_at,
+                    kind = excluded.kind, payload = excluded.payload
+                RETURNING 1
+            ), settled AS (
+                DELETE FROM {s}.timers t
+                USING unnest($18::text[], $19::text[], $20::timestamptz[]) AS f(workflow_id, timer_id, due_at)
+                WHERE t.workflow_id = f.workflow_id AND t.timer_id = f.timer_id AND t.due_at = f.due_at
+                RETURNING 1
+            ), stats AS (
+                INSERT INTO {s}.agent_performance AS p (agent_id, task_type, completed, failed, total_seconds)
+                SELECT * FROM unnest($21::text[], $22::text[], $23::int[], $24::int[], $25::float8[])
+                ON CONFLICT (agent_id, task_type) DO UPDATE SET
+                    completed = p.completed + excluded.completed,
+                    failed = p.failed + excluded.failed,
+                    total_seconds = p.total_seconds + excluded.total_seconds
+                RETURNING 1
+            )
+            SELECT 1"""  # noqa: S608
 
     async def migrate(self) -> list[int]:
         return await migrate(self.store.engine, COMPONENT, MIGRATIONS_DIR, schema=self.store.schema)
@@ -103,34 +150,7 @@ class Tables:
         timers: Sequence[Timer],
     ) -> None:
         """Read models, result, timers and agent statistics of one decided workflow."""
-        doc = to_state(state)
-        run = conn.exec_driver_sql
-        await run(
-            self.upsert_read_model,
-            (
-                state.workflow_id,
-                doc.owner,
-                doc.request_type.value if doc.request_type else None,
-                doc.current_state.value,
-                doc.priority.value,
-                doc.submitted_at,
-                state.updated_at,
-                state.version,
-                doc.model_dump_json(),
-            ),
-        )
-        if state.terminal:
-            result = state.result or synthesize_result(state)
-            await run(self.upsert_result, (state.workflow_id, result.model_dump_json()))
-        await run(self.delete_timers, (state.workflow_id,))
-        if timers:
-            await run(
-                self.insert_timer,
-                [(state.workflow_id, t.timer_id, t.due_at, t.kind, json.dumps(t.payload)) for t in timers],
-            )
-        rows = _performance_rows(state, events)
-        if rows:
-            await run(self.bump_performance, rows)
+        await self.write_many(conn, [Write(state, events, timers)])
 
     async def settle_timers(
         self,
@@ -140,10 +160,71 @@ class Tables:
         wanted: Sequence[Timer],
     ) -> None:
         """A decision without events: drop the fired rows the state no longer needs."""
-        keep = {(t.timer_id, t.due_at) for t in wanted}
-        gone = [(workflow_id, tid, due) for tid, due in fired if (tid, due) not in keep]
-        if gone:
-            await conn.exec_driver_sql(self.delete_timer, gone)
+        await self.write_many(conn, [Write(empty(workflow_id), (), wanted, fired, full=False)])
+
+    async def write_many(self, conn: AsyncConnection, writes: Sequence[Write]) -> None:
+        """Every table change of a batch of decisions (one per workflow) in ONE statement: the
+        cost of a batch is one round trip, not five per workflow."""
+        rm: list[list[Any]] = [[] for _ in range(9)]
+        res: list[list[Any]] = [[], []]
+        replaced: list[str] = []
+        armed: dict[tuple[str, str], tuple[datetime, str, str]] = {}
+        settled: list[list[Any]] = [[], [], []]
+        perf: dict[tuple[str, str], list[float]] = {}
+        for w in writes:
+            state = w.state
+            wf = state.workflow_id
+            if not w.full:
+                keep = {(t.timer_id, t.due_at) for t in w.timers}
+                for tid, due in w.fired:
+                    if (tid, due) not in keep:
+                        settled[0].append(wf)
+                        settled[1].append(tid)
+                        settled[2].append(due)
+                continue
+            doc = to_state(state)
+            row = (
+                wf,
+                doc.owner,
+                doc.request_type.value if doc.request_type else None,
+                doc.current_state.value,
+                doc.priority.value,
+                doc.submitted_at,
+                state.updated_at,
+                state.version,
+                doc.model_dump_json(),
+            )
+            for column, value in zip(rm, row, strict=True):
+                column.append(value)
+            if state.terminal:
+                result = state.result or synthesize_result(state)
+                res[0].append(wf)
+                res[1].append(result.model_dump_json())
+            replaced.append(wf)
+            for t in w.timers:
+                armed[(wf, t.timer_id)] = (t.due_at, t.kind, json.dumps(t.payload))
+            for agent, task_type, completed, failed, seconds in _performance_rows(state, w.events):
+                acc = perf.setdefault((agent, task_type), [0, 0, 0.0])
+                acc[0] += completed
+                acc[1] += failed
+                acc[2] += seconds
+        if not replaced and not settled[0]:
+            return
+        timers = [
+            [k[0] for k in armed],
+            [k[1] for k in armed],
+            [v[0] for v in armed.values()],
+            [v[1] for v in armed.values()],
+            [v[2] for v in armed.values()],
+        ]
+        stats = [
+            [k[0] for k in perf],
+            [k[1] for k in perf],
+            [int(v[0]) for v in perf.values()],
+            [int(v[1]) for v in perf.values()],
+            [float(v[2]) for v in perf.values()],
+        ]
+        await conn.exec_driver_sql(self.write_batch, (*rm, *res, replaced, *timers, *settled, *stats))
 
     # --- queries ------------------------------------------------------------------------------
     async def due_timers(

@@ -154,6 +154,7 @@ class _Builder:
         self.events: list[WorkflowEvent] = []
         self.assigned: list[str] = []
         self.signals: list[str] = []
+        self.signal_attempts: dict[str, int] = {}
 
     # --- emitting -------------------------------------------------------------------------
     def emit(self, event: WorkflowEvent) -> None:
@@ -165,7 +166,13 @@ class _Builder:
 
     def decision(self) -> Decision:
         assignments = [assignment_for(self.state, t) for t in self.assigned if self._still_assigned(t)]
-        return Decision(self.state, self.events, assignments, list(dict.fromkeys(self.signals)))
+        return Decision(
+            self.state,
+            self.events,
+            assignments,
+            list(dict.fromkeys(self.signals)),
+            dict(self.signal_attempts),
+        )
 
     def _still_assigned(self, task_id: str) -> bool:
         return self.state.tasks[task_id].active
@@ -223,6 +230,7 @@ class _Builder:
                 continue
             if run.active:
                 self.signals.append(task_id)
+                self.signal_attempts[task_id] = run.attempt
             self.emit(TaskCancelled(**self.base(), task_id=task_id, attempt=run.attempt))
 
     def progress(self, u: ProgressUpdate) -> None:
@@ -309,6 +317,7 @@ class _Builder:
     def time_out(self, run: TaskRun, reason: str) -> None:
         task_id = run.spec.task_id
         self.signals.append(task_id)
+        self.signal_attempts[task_id] = run.attempt
         self.emit(TaskTimedOut(**self.base(), task_id=task_id, attempt=run.attempt, reason=reason))  # type: ignore[arg-type]
         if reason == "not_started" and run.reissues < self.limits.reissue_limit:
             return  # the assignment is sent again by the dispatch pass, as a new attempt

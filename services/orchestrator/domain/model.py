@@ -260,3 +260,5 @@ class Decision:
     events: list[WorkflowEvent] = field(default_factory=list)
     assignments: list[TaskAssignment] = field(default_factory=list)
     cancel_signals: list[str] = field(default_factory=list)
+    # the attempt each signal is for: an agent must never stop a later re-issue of the task
+    cancel_attempts: dict[str, int] = field(default_factory=dict)

@@ -132,6 +132,39 @@ async def test_cancel_signal_stops_a_running_task_and_timeouts_fail_retryably(
         assert wrong.retryable is False and "line_count" in wrong.error_context["error_message"]  # type: ignore[index]
 
 
+async def test_cancel_signal_for_an_old_attempt_spares_the_reissue(
+    settings: Settings, subjects: Subjects, js: Any, nc: Any, progress_log: ProgressLog
+) -> None:
+    """The orchestrator stops a timed-out attempt while it re-issues the task: the signal names
+    attempt 1, so the agent running attempt 2 must keep it, and a queued cancelled attempt fails."""
+    with agent_processes(settings, [("r1", SLEEPER)]) as _:
+        await wait_registered(js, subjects, [registry_key("sleeper", "r1")])
+        await nc.publish(subjects.cancel_signal("wf-r", "again"), b'{"attempt": 1}')
+        await nc.flush()
+        await publish(
+            js,
+            subjects,
+            assignment("sleeper", "sleep", {"seconds": 0.5}, workflow_id="wf-r", task_id="again", attempt=2),
+        )
+        done = await progress_log.wait_for(
+            lambda u: u.task_id == "again" and u.status.value in ("completed", "failed"), timeout=15
+        )
+        assert (done.status.value, done.attempt) == ("completed", 2)
+
+        await nc.publish(subjects.cancel_signal("wf-r", "queued"), b'{"attempt": 3}')
+        await nc.flush()
+        await publish(
+            js,
+            subjects,
+            assignment("sleeper", "sleep", {"seconds": 30}, workflow_id="wf-r", task_id="queued", attempt=3),
+        )
+        refused = await progress_log.wait_for(
+            lambda u: u.task_id == "queued" and u.status.value == "failed", timeout=15
+        )
+        assert refused.error_context and refused.error_context["error_type"] == "TaskCancelled"
+        assert refused.attempt == 3
+
+
 async def test_malformed_assignment_goes_to_the_dead_letter_stream(
     settings: Settings, subjects: Subjects, js: Any, progress_log: ProgressLog
 ) -> None:

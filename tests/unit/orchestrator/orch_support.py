@@ -97,6 +97,7 @@ class Run:
         self.events: list[Any] = []
         self.sent: list[TaskAssignment] = []
         self.signals: list[str] = []
+        self.signal_attempts: list[tuple[str, int]] = []
         self.apply(StartGraph(g, "alice", None, admitted, "m-graph"))
 
     def apply(self, command: Input) -> Decision:
@@ -106,6 +107,7 @@ class Run:
         self.events.extend(d.events)
         self.sent.extend(d.assignments)
         self.signals.extend(d.cancel_signals)
+        self.signal_attempts.extend((t, d.cancel_attempts[t]) for t in d.cancel_signals)
         return d
 
     def types(self) -> list[str]:

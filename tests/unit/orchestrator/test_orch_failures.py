@@ -124,6 +124,8 @@ def test_an_assignment_nobody_starts_is_reissued_by_its_deadline() -> None:
     assert ["TaskTimedOut", "TaskAssigned"] == r.types()[-2:]
     a = r.current("A")
     assert a.attempt == 2 and r.state.tasks["A"].agent_attempts == 1  # a re-send costs no retry
+    # the stop signal names the silent attempt, so the agent that gets attempt 2 keeps running it
+    assert r.signal_attempts == [("A", 1)]
     r.advance_to(r.now + timedelta(seconds=30))
     r.advance_to(r.now + timedelta(seconds=30))  # third silence: re-sends are spent, a retry is due
     kinds = [e.reason for e in r.events if e.type == "TaskTimedOut"]
