@@ -61,7 +61,6 @@ from taskloom.contracts import (
     TaskResult,
     utcnow,
 )
-from taskloom.contracts.enums import CollaborationType
 from taskloom.contracts.messages import CollaborationRequested
 from taskloom.contracts.subjects import registry_key, token
 from taskloom.observability import get_logger
@@ -413,13 +412,11 @@ class AgentHost(CollaborationPort):
                         "completed_milestones": list(reporter.milestones),
                     },
                     "outputs": result.outputs,
-                    # consultations happen agent to agent; the completion carries them so they are
-                    # in the workflow's history, decided together with the task they served
-                    "collaboration_requests": [
-                        c.model_dump(mode="json")
-                        for c in reporter.collaborations
-                        if c.collaboration_type == CollaborationType.CONSULTATION
-                    ]
+                    # the completion carries every collaboration the task made: consultations
+                    # (agent to agent) reach the history only this way, and a request sent on
+                    # the command stream cannot be overtaken by the completion of the last task;
+                    # the orchestrator ignores a collaboration id it has already seen
+                    "collaboration_requests": [c.model_dump(mode="json") for c in reporter.collaborations]
                     or None,
                     "performance_metrics": {
                         "execution_time": elapsed,
