@@ -60,6 +60,7 @@ class CachedView:
     keys: tuple[str, ...]
     digest: bytes
     denied: tuple[str, ...]
+    denied_digest: bytes | None
 
 
 def contribution_key(task_id: str) -> str:
@@ -139,7 +140,7 @@ class ContextHandlers:
         cache_key = (req.agent_id, req.workflow_id, req.task_id, req.project_id, tuple(req.requirements))
         hit = self._cache.get(cache_key) if req.use_cache else None
         if hit is not None:
-            self._record_read(req, hit.keys, hit.digest, hit.denied, cached=True)
+            self._record_read(req, hit.keys, hit.digest, hit.denied, hit.denied_digest, cached=True)
             self._observe(started)
             return hit.body
         chain = scope_chain(req.agent_id, req.workflow_id, req.task_id, req.project_id)
@@ -178,11 +179,12 @@ class ContextHandlers:
         )
         body = _splice_context(reply.model_dump_json().encode(), view.context)
         keys = tuple(view.context)
-        digest = hashlib.blake2b("\x1f".join(keys).encode(), digest_size=16).digest()
+        digest = _keyset_digest(keys)
         denied = tuple(f"{e.scope.value}:{e.key}" for e in view.denied)
+        denied_digest = _keyset_digest(denied) if denied else None
         cached_body = body.replace(_CACHED_MARK, b'"op":"get","cached":true', 1)
-        self._cache.put(cache_key, CachedView(cached_body, keys, digest, denied), chain, seen)
-        self._record_read(req, keys, digest, denied, cached=False)
+        self._cache.put(cache_key, CachedView(cached_body, keys, digest, denied, denied_digest), chain, seen)
+        self._record_read(req, keys, digest, denied, denied_digest, cached=False)
         self._observe(started)
         return body
 
@@ -192,10 +194,14 @@ class ContextHandlers:
         keys: tuple[str, ...],
         digest: bytes,
         denied: tuple[str, ...],
+        denied_digest: bytes | None,
         cached: bool,
     ) -> None:
         """One allow record listing the keys served and, when some were withheld, one deny
-        record listing them (the audit may name denied keys; the view never does)."""
+        record listing them (the audit may name denied keys; the view never does).
+
+        Both lists are stored once per distinct list and referenced by digest: a repeated read
+        writes two short rows, not the same thousand key names again."""
         at = utcnow()
         allowed = AuditEntry(
             agent_id=req.agent_id,
@@ -217,12 +223,12 @@ class ContextHandlers:
             decision=AuditDecision.DENY,
             workflow_id=req.workflow_id,
             task_id=req.task_id,
-            keys=denied,
             denied_count=len(denied),
             reason="denied by policy",
             at=at,
+            keyset=denied_digest,
         )
-        self._audit.add((allowed, keys), (withheld, None))
+        self._audit.add((allowed, keys), (withheld, denied))
 
     def _observe(self, started: float) -> None:
         if self._metrics is not None:
@@ -343,6 +349,10 @@ class ContextHandlers:
         records = await self._store.query_audit(q)
         next_after = records[-1].id if len(records) == q.limit else None
         return AuditPage(records=records, next_after_id=next_after)
+
+
+def _keyset_digest(keys: tuple[str, ...]) -> bytes:
+    return hashlib.blake2b("\x1f".join(keys).encode(), digest_size=16).digest()
 
 
 def _splice_context(body: bytes, context: dict[str, str]) -> bytes:

@@ -150,6 +150,33 @@ async def test_every_access_leaves_an_audit_record(make_service: MakeService, cl
     assert [r.operation for r in rest.records] == ["write"]
 
 
+async def test_repeated_reads_store_each_key_list_once(
+    make_service: MakeService, client: ContextClient, raw_db: asyncpg.Connection
+) -> None:
+    await make_service()
+    wf = new_id()
+    await client.put("orchestrator", "workflow", "plan", "a", workflow_id=wf)
+    await client.put(
+        "orchestrator", "workflow", "secret_plan", "s", workflow_id=wf, classification="restricted"
+    )
+    for _ in range(3):
+        await client.get("core-services", wf, "t1")
+    records = (await client.audit(workflow_id=wf, agent_id="core-services")).records
+    assert [(r.decision.value, r.keys) for r in records] == [
+        ("allow", ["plan"]),
+        ("deny", ["workflow:secret_plan"]),
+    ] * 3
+    # both the served and the withheld key lists are referenced by digest, not copied per read
+    rows = await raw_db.fetch(
+        "SELECT a.keys, ks.keys AS listed FROM context_audit a"
+        " JOIN context_keysets ks ON ks.digest = a.keyset"
+        " WHERE a.workflow_id = $1 AND a.operation = 'read'",
+        wf,
+    )
+    assert len(rows) == 6 and all(r["keys"] == [] for r in rows)
+    assert {tuple(r["listed"]) for r in rows} == {("plan",), ("workflow:secret_plan",)}
+
+
 async def test_values_and_contexts_over_the_limits_are_refused(
     make_service: MakeService, client: ContextClient
 ) -> None:
