@@ -23,23 +23,9 @@ from taskloom.constructor.domain.construct import construct
 from taskloom.contracts.agents import AgentRegistration
 from taskloom.contracts.catalog import BUILTIN_CATALOG
 from taskloom.contracts.requests import ComplexRequest
+from taskloom.contracts.samples import SEED_SAMPLE_REQUEST
 
-SAMPLE = ComplexRequest.model_validate(
-    {
-        "request_id": "test-request-123",
-        "request_type": "feature_development",
-        "complexity_level": 7,
-        "requirements": {
-            "functional": [
-                "Add new MCP tool for semantic search",
-                "Implement caching for search results",
-                "Add configuration options",
-            ],
-            "non_functional": ["Response time < 500ms", "95% cache hit rate", "Comprehensive test coverage"],
-        },
-        "context": {"project_path": "/test/project", "user_preferences": {"quality": "high"}},
-    }
-)
+SAMPLE = ComplexRequest.model_validate(SEED_SAMPLE_REQUEST)
 TOPICS = ["search", "cache", "config", "export", "billing", "auth", "report", "upload", "webhook", "cart"]
 LARGE = ComplexRequest.model_validate(
     {

@@ -6,34 +6,10 @@ import copy
 from typing import Any
 
 from taskloom.contracts.requests import ComplexRequest
+from taskloom.contracts.samples import SEED_PARALLEL_ANALYSIS_REQUEST, SEED_SAMPLE_REQUEST
 
-SAMPLE_COMPLEX_REQUEST: dict[str, Any] = {
-    "request_id": "test-request-123",
-    "request_type": "feature_development",
-    "complexity_level": 7,
-    "requirements": {
-        "functional": [
-            "Add new MCP tool for semantic search",
-            "Implement caching for search results",
-            "Add configuration options",
-        ],
-        "non_functional": ["Response time < 500ms", "95% cache hit rate", "Comprehensive test coverage"],
-    },
-    "context": {"project_path": "/test/project", "user_preferences": {"quality": "high"}},
-}
-
-PARALLEL_ANALYSIS_REQUEST: dict[str, Any] = {
-    "request_type": "system_analysis",
-    "requirements": {
-        "functional": [
-            "Analyze code quality",
-            "Check test coverage",
-            "Review documentation",
-            "Assess performance",
-        ]
-    },
-    "execution_strategy": "parallel",
-}
+SAMPLE_COMPLEX_REQUEST: dict[str, Any] = SEED_SAMPLE_REQUEST
+PARALLEL_ANALYSIS_REQUEST: dict[str, Any] = SEED_PARALLEL_ANALYSIS_REQUEST
 
 REQUEST_TYPES = [
     "feature_development",

@@ -34,36 +34,11 @@ from taskloom.contracts import (
     parse_message,
 )
 from taskloom.contracts.events import TaskCompleted, WorkflowStarted
+from taskloom.contracts.samples import SEED_PARALLEL_ANALYSIS_REQUEST, seed_request
+from taskloom.contracts.samples import SEED_SAMPLE_REQUEST as SEED_SAMPLE
 
-# The seed's own sample request (tests/task_graph/conftest.py of the specification)
-SEED_SAMPLE_REQUEST: dict[str, Any] = {
-    "request_id": "test-request-123",
-    "request_type": "feature_development",
-    "complexity_level": 7,
-    "requirements": {
-        "functional": [
-            "Add new MCP tool for semantic search",
-            "Implement caching for search results",
-            "Add configuration options",
-        ],
-        "non_functional": ["Response time < 500ms", "95% cache hit rate", "Comprehensive test coverage"],
-    },
-    "context": {"project_path": "/test/project", "user_preferences": {"quality": "high"}},
-}
-
-# The seed's parallel system_analysis request of its integration tests
-SEED_PARALLEL_REQUEST: dict[str, Any] = {
-    "request_type": "system_analysis",
-    "requirements": {
-        "functional": [
-            "Analyze code quality",
-            "Check test coverage",
-            "Review documentation",
-            "Assess performance",
-        ]
-    },
-    "execution_strategy": "parallel",
-}
+SEED_SAMPLE_REQUEST: dict[str, Any] = seed_request(SEED_SAMPLE)
+SEED_PARALLEL_REQUEST: dict[str, Any] = seed_request(SEED_PARALLEL_ANALYSIS_REQUEST)
 
 
 def _graph() -> TaskGraph:
