@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from taskloom.bus.topology import StreamKind
 from taskloom.contracts.enums import BUILTIN_AGENTS
 from taskloom.contracts.subjects import Command, Subjects, registry_key
 
@@ -38,7 +39,8 @@ DEFAULT_AGENT_GROUPS: dict[str, tuple[str, ...]] = {"builtin": BUILTIN_AGENTS}
 ADMIN_USER = "admin"
 
 CONTEXT_OPS: tuple[str, ...] = ("get", "put", "contribute", "audit")
-STREAM_KINDS: tuple[str, ...] = ("commands", "graphs", "tasks", "progress", "events", "dlq")
+# the streams the bus declares: permissions cover exactly those
+STREAM_KINDS: tuple[str, ...] = tuple(kind.value for kind in StreamKind)
 
 # Destructive JetStream API calls no service ever makes: denied explicitly so that a wider
 # allow rule added later cannot open them by accident (deny wins over allow in nats-server).
