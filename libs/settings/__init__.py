@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     nats_user: str | None = None
     nats_password: SecretStr | None = None
     db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_schema: str = Field(
+        default="public",
+        pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        description="PostgreSQL schema of the orchestrator's event store and tables",
+    )
     outbox_retention_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     dedup_window_seconds: int = Field(default=120, ge=1, le=86400)
     heartbeat_timeout_seconds: float = Field(default=30.0, gt=0)

@@ -3,8 +3,6 @@ selects the PostgreSQL schema of its event store and tables (default ``public``)
 
 from __future__ import annotations
 
-import os
-
 from taskloom.orchestrator.service import Orchestrator
 from taskloom.runtime import run_service
 from taskloom.settings import Settings
@@ -12,7 +10,7 @@ from taskloom.settings import Settings
 
 def main() -> None:
     settings = Settings()
-    run_service(Orchestrator(settings, schema=os.environ.get("TASKLOOM_DB_SCHEMA", "public")), settings)
+    run_service(Orchestrator(settings, schema=settings.db_schema), settings)
 
 
 if __name__ == "__main__":
