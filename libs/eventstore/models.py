@@ -18,11 +18,14 @@ __all__ = [
     "ANY",
     "NO_STREAM",
     "AppendResult",
+    "BatchResult",
     "ExpectedVersion",
+    "Fragment",
     "NewEvent",
     "OutboxMessage",
     "RecordedEvent",
     "Snapshot",
+    "StreamAppend",
     "check_batch",
     "expected_as_int",
     "dumps",
@@ -164,6 +167,40 @@ class AppendResult:
     @property
     def first_position(self) -> int | None:
         return None if self.last_position is None else self.last_position - self.appended + 1
+
+
+@dataclass(frozen=True, slots=True)
+class StreamAppend:
+    """Events for one stream in ``EventStore.append_many``: they take versions
+    ``expected_version + 1 ...``, so ``expected_version`` must be the stream's version as read
+    from the store (0 for a new stream); ``ANY`` is not accepted there."""
+
+    stream_id: str
+    events: Sequence[NewEvent]
+    expected_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class Fragment:
+    """Data-modifying CTEs fused into ``append_many``'s statement so that a caller's own writes
+    (read models, timers) commit in the same round trip as the events.
+
+    ``ctes`` is ``name AS (...), name AS (...)`` written with its own parameters ``$1..$n``
+    (``args``); the store renumbers them. The CTEs must not read the event store's tables:
+    every part of one statement sees the same snapshot, not each other's changes."""
+
+    ctes: str
+    args: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    """What ``append_many`` stored: the last position taken (``None`` when no events) and the
+    outbox message ids newly stored (ids already present are skipped)."""
+
+    appended: int
+    last_position: int | None
+    message_ids: tuple[str, ...] = ()
 
 
 def check_batch(events: Sequence[NewEvent]) -> None:

@@ -21,6 +21,7 @@ _EVENT_COLUMNS = "position, stream_id, version, event_id, type, data, metadata, 
 class Statements:
     schema: str
     append: str
+    append_many: str
     add_outbox: str
     lock_counter: str
     read_stream: str
@@ -109,6 +110,46 @@ SELECT
     ARRAY(SELECT message_id FROM outboxed) AS message_ids,
     CASE WHEN EXISTS (SELECT 1 FROM outboxed) THEN pg_notify($11, '') END AS outbox_notified,
     CASE WHEN EXISTS (SELECT 1 FROM inserted) THEN pg_notify($12, '') END AS events_notified
+""",
+            # One statement, its own transaction: events of several streams at versions the
+            # caller computed (expected + k), so a stale expectation collides with the unique
+            # (stream_id, version) index and the whole statement — with every fused CTE — rolls
+            # back. $1..$6 the events (stream ids, versions, ids, types, data, metadata), $7..$10
+            # the outbox rows, $11 the number of events, $12/$13 NOTIFY channels; fused CTEs
+            # take their parameters from $14 on ({extra} is where they go).
+            append_many=f"""
+WITH input AS (
+    SELECT t.stream_id, t.version, t.event_id, t.type, t.data, t.metadata, t.n
+    FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[])
+         WITH ORDINALITY AS t(stream_id, version, event_id, type, data, metadata, n)
+),
+counter AS (
+    UPDATE {s}.event_position p SET last = p.last + $11::int
+    WHERE p.id = 1 AND $11::int > 0
+    RETURNING p.last
+),
+inserted AS (
+    INSERT INTO {s}.events (position, stream_id, version, event_id, type, data, metadata)
+    SELECT c.last - $11::int + i.n, i.stream_id, i.version, i.event_id, i.type, i.data::jsonb,
+           i.metadata::jsonb
+    FROM input i CROSS JOIN counter c
+    ORDER BY i.n
+    RETURNING position
+),
+outboxed AS (
+    INSERT INTO {s}.outbox (message_id, subject, payload, headers)
+    SELECT o.message_id, o.subject, o.payload, o.headers::jsonb
+    FROM unnest($7::text[], $8::text[], $9::bytea[], $10::text[])
+         WITH ORDINALITY AS o(message_id, subject, payload, headers, n)
+    ORDER BY o.n
+    ON CONFLICT (message_id) DO NOTHING
+    RETURNING message_id
+){{extra}}
+SELECT
+    (SELECT max(position) FROM inserted) AS last_position,
+    ARRAY(SELECT message_id FROM outboxed) AS message_ids,
+    CASE WHEN EXISTS (SELECT 1 FROM outboxed) THEN pg_notify($12, '') END AS outbox_notified,
+    CASE WHEN EXISTS (SELECT 1 FROM inserted) THEN pg_notify($13, '') END AS events_notified
 """,
             add_outbox=f"""
 WITH outboxed AS (

@@ -34,6 +34,7 @@ version are settled by the unique index, and the loser re-checks with a fresh sn
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -48,11 +49,14 @@ from taskloom.eventstore.errors import ConcurrencyConflict, DuplicateEventId, St
 from taskloom.eventstore.migrator import migrate
 from taskloom.eventstore.models import (
     AppendResult,
+    BatchResult,
     ExpectedVersion,
+    Fragment,
     NewEvent,
     OutboxMessage,
     RecordedEvent,
     Snapshot,
+    StreamAppend,
     check_batch,
     dumps,
     expected_as_int,
@@ -68,6 +72,32 @@ _MAX_VERSION: Final = 2**31 - 1
 # Unique violations that mean "another appender got there first": worth one re-check.
 _RACE_CONSTRAINTS: Final = frozenset({"events_stream_version_key", "events_event_id_key"})
 _RACE_RETRIES: Final = 5
+_APPEND_MANY_PARAMS: Final = 13
+_PARAM = re.compile(r"\$(\d+)")
+_KEY_DETAIL = re.compile(r"^Key \((?P<cols>[^)]*)\)=\((?P<vals>.*)\) already exists")
+
+
+def _shift_params(sql: str, offset: int) -> str:
+    return _PARAM.sub(lambda m: f"${int(m.group(1)) + offset}", sql)
+
+
+def _collision(exc: BaseException, appends: Sequence[StreamAppend]) -> Exception | None:
+    """The store error an ``append_many`` unique violation stands for (None: not one of ours)."""
+    pg = pg_error(exc)
+    constraint = getattr(pg, "constraint_name", None) if pg is not None else None
+    if constraint not in _RACE_CONSTRAINTS:
+        return None
+    match = _KEY_DETAIL.match(str(getattr(pg, "detail", "") or ""))
+    values = match.group("vals") if match else ""
+    if constraint == "events_event_id_key":
+        return DuplicateEventId(values, "another stream or an earlier append", "this batch")
+    # "Key (stream_id, version)=(wf-1, 7) already exists": the version is after the last comma
+    stream_id = values.rsplit(", ", 1)[0] if values else ""
+    for a in appends:
+        if a.stream_id == stream_id:
+            return ConcurrencyConflict(a.stream_id, a.expected_version, -1)
+    first = appends[0]
+    return ConcurrencyConflict(first.stream_id if not stream_id else stream_id, first.expected_version, -1)
 
 
 def interpret_append(stream_id: str, expected: int | None, n_events: int, row: Sequence[Any]) -> AppendResult:
@@ -118,6 +148,7 @@ class EventStore:
         self._engine = engine
         self._owns_engine = owns_engine
         self._sql = Statements.for_schema(schema)
+        self._fused_cache: dict[str, str] = {}
 
     # --- construction -----------------------------------------------------------------------
     @classmethod
@@ -223,6 +254,76 @@ class EventStore:
                     continue
                 return interpret_append(stream_id, pending.expected, len(pending.events), row)
             raise ConcurrencyConflict(stream_id, pending.expected, await self.stream_version(stream_id))
+
+    async def append_many(
+        self,
+        appends: Sequence[StreamAppend],
+        outbox: Sequence[OutboxMessage] = (),
+        *,
+        also: Fragment | None = None,
+    ) -> BatchResult:
+        """Append to several streams, store ``outbox`` messages and run the caller's fused
+        ``also`` writes, all in ONE statement that is its own transaction: one round trip.
+
+        Each stream's events take the versions after its ``expected_version``; when another
+        writer got there first, the unique ``(stream_id, version)`` index rejects the whole
+        statement (nothing of it is stored) and ``ConcurrencyConflict`` names that stream, with
+        ``actual`` unknown (-1): reload it and decide again. Unlike ``append``, an event id
+        already stored is not skipped but raises ``DuplicateEventId``: callers of this path mint
+        fresh ids per decision.
+        """
+        streams: list[str] = []
+        versions: list[int] = []
+        events: list[NewEvent] = []
+        for a in appends:
+            if not a.stream_id:
+                raise ValueError("stream_id must not be empty")
+            if not isinstance(a.expected_version, int) or a.expected_version < 0:
+                raise ValueError(f"append_many needs a known expected version, not {a.expected_version!r}")
+            for k, e in enumerate(a.events, 1):
+                streams.append(a.stream_id)
+                versions.append(a.expected_version + k)
+                events.append(e)
+        check_batch(events)
+        sql = self._sql.append_many.replace("{extra}", "")
+        extra: tuple[Any, ...] = ()
+        if also is not None:
+            sql = self._fused(also.ctes)
+            extra = tuple(also.args)
+        args = (
+            streams,
+            versions,
+            [e.event_id for e in events],
+            [e.type for e in events],
+            [dumps(e.data) for e in events],
+            [dumps(e.metadata) for e in events],
+            *_outbox_arrays(outbox),
+            len(events),
+            self._sql.outbox_channel,
+            self._sql.events_channel,
+            *extra,
+        )
+        async with translate_errors("append to several streams"):
+            try:
+                async with self.driver() as conn:
+                    row = await conn.fetchrow(sql, *args)
+            except Exception as exc:
+                known = _collision(exc, appends)
+                if known is not None:
+                    raise known from None
+                raise
+        return BatchResult(len(events), row[0], tuple(row[1]))
+
+    def _fused(self, ctes: str) -> str:
+        cache = self._fused_cache
+        sql = cache.get(ctes)
+        if sql is None:
+            body = _shift_params(ctes, _APPEND_MANY_PARAMS).strip()
+            sql = self._sql.append_many.replace("{extra}", f",\n{body}")
+            if len(cache) > 64:
+                cache.clear()
+            cache[ctes] = sql
+        return sql
 
     async def add_outbox(self, *messages: OutboxMessage) -> tuple[str, ...]:
         """Store messages for the relay on their own (no events); returns the ids newly stored."""

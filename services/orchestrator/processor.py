@@ -14,13 +14,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Final
 
 from taskloom.contracts.events import WorkflowEvent
 from taskloom.contracts.subjects import Subjects
-from taskloom.eventstore import ConcurrencyConflict, EventStore, OutboxMessage, OutboxRelay
+from taskloom.eventstore import ConcurrencyConflict, EventStore, OutboxMessage, OutboxRelay, StreamAppend
 from taskloom.observability import get_logger
 from taskloom.orchestrator.adapters.outbox import DirectRelay
 from taskloom.orchestrator.adapters.postgres import SNAPSHOT_EVERY, Tables, Write, load_workflow, new_event
@@ -38,6 +38,15 @@ class Item:
     workflow_id: str
     command: Input
     fired_due_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class _Plan:
+    decided: dict[str, _Decided] = field(default_factory=dict)
+    appends: list[StreamAppend] = field(default_factory=list)
+    outbox: list[OutboxMessage] = field(default_factory=list)
+    writes: list[Write] = field(default_factory=list)
+    expected: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -142,7 +151,9 @@ class Processor:
                 decided, message_ids = await self._commit(groups)
             except ConcurrencyConflict as conflict:
                 self.conflicts += 1
-                self.cache.pop(conflict.stream_id, None)
+                stale = [conflict.stream_id] if conflict.stream_id in groups else list(groups)
+                for wf in stale:
+                    self.cache.pop(wf, None)
                 _log.info("orchestrator_conflict_reload", workflow_id=conflict.stream_id, attempt=attempt)
                 continue
             self.batches += 1
@@ -152,69 +163,86 @@ class Processor:
 
     async def _commit(self, groups: dict[str, list[Item]]) -> tuple[dict[str, _Decided], tuple[str, ...]]:
         now = datetime.now(UTC)
-        decided: dict[str, _Decided] = {}
         # a timer decision may append nothing and only delete rows: it must not act on a cache
         # another replica has overtaken
         states = {
             wf: await self.state_of(wf, fresh=any(isinstance(i.command, TimerFired) for i in its))
             for wf, its in groups.items()
         }
-        expected: list[str] = []
+        direct = self.relay if isinstance(self.relay, DirectRelay) else None
+        plan: _Plan | None = None
         try:
-            async with self.store.transaction() as tx:
-                free = 0
-                if any(isinstance(i.command, StartGraph) for its in groups.values() for i in its):
-                    await tx.connection.exec_driver_sql(
-                        "SELECT pg_advisory_xact_lock($1)", (_ADMISSION_LOCK,)
-                    )
-                    running, queued = await self.tables.running_count(tx.connection)
-                    # a queue that is not empty is served first, in priority order, by admission
-                    free = 0 if queued else self.limits.max_concurrent_workflows - running
-                writes: list[Write] = []
-                for wf, its in groups.items():
-                    start = state = states[wf]
-                    events: list[WorkflowEvent] = []
-                    signals: list[tuple[str, int]] = []
-                    outbox: list[OutboxMessage] = []
-                    fired: list[tuple[str, datetime]] = []
-                    for item in its:
-                        command = item.command
-                        if isinstance(command, StartGraph):
-                            command = replace(command, admitted=free > 0)
-                        if isinstance(command, TimerFired) and item.fired_due_at is not None:
-                            fired.append((command.timer_id, item.fired_due_at))
-                        d = decide(state, command, now, self.limits)
-                        if any(e.type == "WorkflowStarted" for e in d.events):
-                            free -= 1
-                        state = d.state
-                        events.extend(d.events)
-                        signals.extend((t, d.cancel_attempts.get(t, 0)) for t in d.cancel_signals)
-                        outbox.extend(
-                            OutboxMessage(
-                                a.message_id,
-                                self.subjects.tasks(a.assigned_agent),
-                                a.model_dump_json().encode(),
-                            )
-                            for a in d.assignments
-                        )
-                    wanted = timers_for(state, self.limits, now)
-                    if events:
-                        tx.append(wf, [new_event(e) for e in events], start.version, outbox=outbox)
-                        writes.append(Write(state, events, wanted))
-                    elif fired:
-                        writes.append(Write(state, (), wanted, fired, full=False))
-                    decided[wf] = _Decided(start, state, events, signals, outbox)
-                    expected.extend(m.message_id for m in outbox)
-                await self.tables.write_many(tx.connection, writes)
-                if isinstance(self.relay, DirectRelay):
+            if not any(isinstance(i.command, StartGraph) for its in groups.values() for i in its):
+                # the common case (progress, commands, timers): decide from the cached states and
+                # commit events, outbox rows and table writes in ONE statement, one round trip
+                plan = self._decide_all(groups, states, now, 0)
+                if direct is not None:
                     # announced before COMMIT: a relay cycle woken by the commit waits for the
                     # fast path instead of publishing the same rows again
-                    self.relay.expect(expected)
+                    direct.expect(plan.expected)
+                fragment = self.tables.fragment(plan.writes)
+                if not plan.appends and fragment is None:
+                    return plan.decided, ()
+                result = await self.store.append_many(plan.appends, plan.outbox, also=fragment)
+                return plan.decided, result.message_ids
+            async with self.store.transaction() as tx:
+                # admission: the running count and the starts it allows are decided under a lock
+                await tx.connection.exec_driver_sql("SELECT pg_advisory_xact_lock($1)", (_ADMISSION_LOCK,))
+                running, queued = await self.tables.running_count(tx.connection)
+                # a queue that is not empty is served first, in priority order, by admission
+                free = 0 if queued else self.limits.max_concurrent_workflows - running
+                plan = self._decide_all(groups, states, now, free)
+                for a in plan.appends:
+                    outbox = plan.decided[a.stream_id].outbox
+                    tx.append(a.stream_id, a.events, a.expected_version, outbox=outbox)
+                await self.tables.write_many(tx.connection, plan.writes)
+                if direct is not None:
+                    direct.expect(plan.expected)
+            return plan.decided, tx.message_ids
         except BaseException:
-            if isinstance(self.relay, DirectRelay):
-                self.relay.forget(expected)
+            if direct is not None and plan is not None:
+                direct.forget(plan.expected)
             raise
-        return decided, tx.message_ids
+
+    def _decide_all(
+        self, groups: dict[str, list[Item]], states: dict[str, Workflow], now: datetime, free: int
+    ) -> _Plan:
+        """Every workflow's decisions for its items, folded in order (pure but for ``now``)."""
+        plan = _Plan()
+        for wf, its in groups.items():
+            start = state = states[wf]
+            events: list[WorkflowEvent] = []
+            signals: list[tuple[str, int]] = []
+            outbox: list[OutboxMessage] = []
+            fired: list[tuple[str, datetime]] = []
+            for item in its:
+                command = item.command
+                if isinstance(command, StartGraph):
+                    command = replace(command, admitted=free > 0)
+                if isinstance(command, TimerFired) and item.fired_due_at is not None:
+                    fired.append((command.timer_id, item.fired_due_at))
+                d = decide(state, command, now, self.limits)
+                if any(e.type == "WorkflowStarted" for e in d.events):
+                    free -= 1
+                state = d.state
+                events.extend(d.events)
+                signals.extend((t, d.cancel_attempts.get(t, 0)) for t in d.cancel_signals)
+                outbox.extend(
+                    OutboxMessage(
+                        a.message_id, self.subjects.tasks(a.assigned_agent), a.model_dump_json().encode()
+                    )
+                    for a in d.assignments
+                )
+            wanted = timers_for(state, self.limits, now)
+            if events:
+                plan.appends.append(StreamAppend(wf, [new_event(e) for e in events], start.version))
+                plan.outbox.extend(outbox)
+                plan.writes.append(Write(state, events, wanted))
+            elif fired:
+                plan.writes.append(Write(state, (), wanted, fired, full=False))
+            plan.decided[wf] = _Decided(start, state, events, signals, outbox)
+            plan.expected.extend(m.message_id for m in outbox)
+        return plan
 
     def _after_commit(self, decided: dict[str, _Decided], message_ids: tuple[str, ...]) -> None:
         finished = False

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from taskloom.contracts.enums import Priority, WorkflowStateName
 from taskloom.contracts.events import TaskCompleted, TaskFailed, WorkflowEvent, parse_event
-from taskloom.eventstore import EventStore, NewEvent, RecordedEvent, migrate
+from taskloom.eventstore import EventStore, Fragment, NewEvent, RecordedEvent, migrate
 from taskloom.eventstore.migrator import quote_ident
 from taskloom.orchestrator.domain import (
     Timer,
@@ -83,8 +83,8 @@ class Tables:
         # The timer CTEs touch disjoint rows (unwanted ones are deleted, wanted ones upserted),
         # which one statement may do; statistics are summed per key beforehand because an
         # INSERT .. ON CONFLICT may not update the same row twice.
-        self.write_batch = f"""
-            WITH rm AS (
+        self.write_ctes = f"""
+            rm AS (
                 INSERT INTO {s}.workflow_read_model AS t
                     (workflow_id, owner, request_type, current_state, priority, submitted_at,
                      updated_at, version, document)
@@ -135,8 +135,8 @@ class Tables:
                     failed = p.failed + excluded.failed,
                     total_seconds = p.total_seconds + excluded.total_seconds
                 RETURNING 1
-            )
-            SELECT 1"""  # noqa: S608
+            )"""  # noqa: S608
+        self.write_batch = f"WITH {self.write_ctes}\n            SELECT 1"
 
     async def migrate(self) -> list[int]:
         return await migrate(self.store.engine, COMPONENT, MIGRATIONS_DIR, schema=self.store.schema)
@@ -165,6 +165,18 @@ class Tables:
     async def write_many(self, conn: AsyncConnection, writes: Sequence[Write]) -> None:
         """Every table change of a batch of decisions (one per workflow) in ONE statement: the
         cost of a batch is one round trip, not five per workflow."""
+        args = self.write_args(writes)
+        if args is not None:
+            await conn.exec_driver_sql(self.write_batch, args)
+
+    def fragment(self, writes: Sequence[Write]) -> Fragment | None:
+        """The same writes as CTEs to fuse into the event store's ``append_many`` statement:
+        events, outbox rows and these tables then commit in one round trip."""
+        args = self.write_args(writes)
+        return None if args is None else Fragment(self.write_ctes, args)
+
+    def write_args(self, writes: Sequence[Write]) -> tuple[Any, ...] | None:
+        """The parameters of ``write_batch`` (None: the writes change nothing)."""
         rm: list[list[Any]] = [[] for _ in range(9)]
         res: list[list[Any]] = [[], []]
         replaced: list[str] = []
@@ -209,7 +221,7 @@ class Tables:
                 acc[1] += failed
                 acc[2] += seconds
         if not replaced and not settled[0]:
-            return
+            return None
         timers = [
             [k[0] for k in armed],
             [k[1] for k in armed],
@@ -224,7 +236,7 @@ class Tables:
             [int(v[1]) for v in perf.values()],
             [float(v[2]) for v in perf.values()],
         ]
-        await conn.exec_driver_sql(self.write_batch, (*rm, *res, replaced, *timers, *settled, *stats))
+        return (*rm, *res, replaced, *timers, *settled, *stats)
 
     # --- queries ------------------------------------------------------------------------------
     async def due_timers(
