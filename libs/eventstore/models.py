@@ -195,12 +195,14 @@ class Fragment:
 
 @dataclass(frozen=True, slots=True)
 class BatchResult:
-    """What ``append_many`` stored: the last position taken (``None`` when no events) and the
-    outbox message ids newly stored (ids already present are skipped)."""
+    """What ``append_many`` stored: the last position taken (``None`` when no events), the
+    outbox message ids newly stored (ids already present are skipped) and how many earlier
+    rows it marked published."""
 
     appended: int
     last_position: int | None
     message_ids: tuple[str, ...] = ()
+    marked: int = 0
 
 
 def check_batch(events: Sequence[NewEvent]) -> None:

@@ -25,6 +25,8 @@ class Statements:
     add_outbox: str
     lock_counter: str
     read_stream: str
+    read_streams: str
+    load_snapshots: str
     read_all: str
     stream_version: str
     head_position: str
@@ -115,8 +117,9 @@ SELECT
             # caller computed (expected + k), so a stale expectation collides with the unique
             # (stream_id, version) index and the whole statement — with every fused CTE — rolls
             # back. $1..$6 the events (stream ids, versions, ids, types, data, metadata), $7..$10
-            # the outbox rows, $11 the number of events, $12/$13 NOTIFY channels; fused CTEs
-            # take their parameters from $14 on ({extra} is where they go).
+            # the outbox rows, $11 the number of events, $12/$13 NOTIFY channels ('' for none),
+            # $14 outbox message ids to mark published (published by the caller after an earlier
+            # commit); fused CTEs take their parameters from $15 on ({extra} is where they go).
             append_many=f"""
 WITH input AS (
     SELECT t.stream_id, t.version, t.event_id, t.type, t.data, t.metadata, t.n
@@ -144,12 +147,24 @@ outboxed AS (
     ORDER BY o.n
     ON CONFLICT (message_id) DO NOTHING
     RETURNING message_id
+),
+marked AS (
+    -- rows a relay holds right now are left to it rather than waited for
+    UPDATE {s}.outbox o
+    SET published_at = now(), attempts = o.attempts + 1, last_error = NULL, retry_at = NULL
+    FROM (SELECT id FROM {s}.outbox WHERE message_id = ANY($14::text[]) AND published_at IS NULL
+          FOR UPDATE SKIP LOCKED) AS m
+    WHERE o.id = m.id
+    RETURNING 1
 ){{extra}}
 SELECT
     (SELECT max(position) FROM inserted) AS last_position,
     ARRAY(SELECT message_id FROM outboxed) AS message_ids,
-    CASE WHEN EXISTS (SELECT 1 FROM outboxed) THEN pg_notify($12, '') END AS outbox_notified,
-    CASE WHEN EXISTS (SELECT 1 FROM inserted) THEN pg_notify($13, '') END AS events_notified
+    CASE WHEN $12::text <> '' AND EXISTS (SELECT 1 FROM outboxed) THEN pg_notify($12, '') END
+        AS outbox_notified,
+    CASE WHEN $13::text <> '' AND EXISTS (SELECT 1 FROM inserted) THEN pg_notify($13, '') END
+        AS events_notified,
+    (SELECT count(*) FROM marked) AS marked
 """,
             add_outbox=f"""
 WITH outboxed AS (
@@ -167,6 +182,14 @@ SELECT ARRAY(SELECT message_id FROM outboxed) AS message_ids,
             lock_counter=f"SELECT last FROM {s}.event_position WHERE id = 1 FOR UPDATE",
             read_stream=f"""SELECT {_EVENT_COLUMNS} FROM {s}.events
 WHERE stream_id = $1 AND version >= $2 AND version <= $3 ORDER BY version""",
+            # $1 stream ids, $2 the version each is known up to: the events after it, by stream
+            read_streams=f"""SELECT e.position, e.stream_id, e.version, e.event_id, e.type, e.data,
+       e.metadata, e.recorded_at
+FROM unnest($1::text[], $2::int[]) AS k(stream_id, after)
+JOIN {s}.events e ON e.stream_id = k.stream_id AND e.version > k.after
+ORDER BY e.stream_id, e.version""",
+            load_snapshots=f"""SELECT stream_id, version, state, saved_at FROM {s}.snapshots
+WHERE stream_id = ANY($1::text[])""",
             read_all=f"""SELECT {_EVENT_COLUMNS} FROM {s}.events
 WHERE position > $1 ORDER BY position LIMIT $2""",
             stream_version=f"SELECT coalesce(max(version), 0) FROM {s}.events WHERE stream_id = $1",

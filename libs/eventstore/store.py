@@ -72,7 +72,7 @@ _MAX_VERSION: Final = 2**31 - 1
 # Unique violations that mean "another appender got there first": worth one re-check.
 _RACE_CONSTRAINTS: Final = frozenset({"events_stream_version_key", "events_event_id_key"})
 _RACE_RETRIES: Final = 5
-_APPEND_MANY_PARAMS: Final = 13
+_APPEND_MANY_PARAMS: Final = 14
 _PARAM = re.compile(r"\$(\d+)")
 _KEY_DETAIL = re.compile(r"^Key \((?P<cols>[^)]*)\)=\((?P<vals>.*)\) already exists")
 
@@ -261,9 +261,16 @@ class EventStore:
         outbox: Sequence[OutboxMessage] = (),
         *,
         also: Fragment | None = None,
+        mark_published: Sequence[str] = (),
+        notify_outbox: bool = True,
     ) -> BatchResult:
         """Append to several streams, store ``outbox`` messages and run the caller's fused
         ``also`` writes, all in ONE statement that is its own transaction: one round trip.
+
+        ``mark_published``: outbox rows of earlier commits that the caller has published itself
+        (``DirectRelay``), marked in the same statement instead of by a relay cycle of their own.
+        ``notify_outbox=False`` skips waking the relays for the new rows, for a caller that
+        publishes them itself (the relays still find them on their next poll).
 
         Each stream's events take the versions after its ``expected_version``; when another
         writer got there first, the unique ``(stream_id, version)`` index rejects the whole
@@ -299,8 +306,9 @@ class EventStore:
             [dumps(e.metadata) for e in events],
             *_outbox_arrays(outbox),
             len(events),
-            self._sql.outbox_channel,
+            self._sql.outbox_channel if notify_outbox else "",
             self._sql.events_channel,
+            list(mark_published),
             *extra,
         )
         async with translate_errors("append to several streams"):
@@ -312,7 +320,7 @@ class EventStore:
                 if known is not None:
                     raise known from None
                 raise
-        return BatchResult(len(events), row[0], tuple(row[1]))
+        return BatchResult(len(events), row[0], tuple(row[1]), int(row[4]))
 
     def _fused(self, ctes: str) -> str:
         cache = self._fused_cache
@@ -394,6 +402,27 @@ class EventStore:
         """The position of the last committed event (0 when the store is empty)."""
         async with translate_errors("head position"), self.driver() as conn:
             return int(await conn.fetchval(self._sql.head_position))
+
+    async def load_streams(
+        self, stream_ids: Sequence[str], *, snapshots: bool = True
+    ) -> dict[str, tuple[Snapshot | None, list[RecordedEvent]]]:
+        """Many streams at once (two statements, one connection): for each id its latest
+        snapshot (when ``snapshots``) and the events after it, oldest first. Unknown streams
+        come back as ``(None, [])``."""
+        ids = list(dict.fromkeys(stream_ids))
+        out: dict[str, tuple[Snapshot | None, list[RecordedEvent]]] = {i: (None, []) for i in ids}
+        if not ids:
+            return out
+        async with translate_errors("load streams"), self.driver() as conn:
+            if snapshots:
+                for row in await conn.fetch(self._sql.load_snapshots, ids):
+                    state = row[2] if not isinstance(row[2], str) else json.loads(row[2])
+                    out[row[0]] = (Snapshot(row[0], row[1], state, row[3]), [])
+            after = [0 if out[i][0] is None else out[i][0].version for i in ids]  # type: ignore[union-attr]
+            rows = await conn.fetch(self._sql.read_streams, ids, after)
+        for row in rows:
+            out[row[1]][1].append(decode_event(row))
+        return out
 
     async def load_snapshot(self, stream_id: str) -> Snapshot | None:
         async with translate_errors(f"load snapshot of {stream_id!r}"), self.driver() as conn:

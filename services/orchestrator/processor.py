@@ -23,7 +23,14 @@ from taskloom.contracts.subjects import Subjects
 from taskloom.eventstore import ConcurrencyConflict, EventStore, OutboxMessage, OutboxRelay, StreamAppend
 from taskloom.observability import get_logger
 from taskloom.orchestrator.adapters.outbox import DirectRelay
-from taskloom.orchestrator.adapters.postgres import SNAPSHOT_EVERY, Tables, Write, load_workflow, new_event
+from taskloom.orchestrator.adapters.postgres import (
+    SNAPSHOT_EVERY,
+    Tables,
+    Write,
+    load_workflow,
+    load_workflows,
+    new_event,
+)
 from taskloom.orchestrator.domain import Input, Limits, StartGraph, TimerFired, Workflow, decide, timers_for
 
 __all__ = ["Item", "Processor"]
@@ -165,10 +172,16 @@ class Processor:
         now = datetime.now(UTC)
         # a timer decision may append nothing and only delete rows: it must not act on a cache
         # another replica has overtaken
-        states = {
-            wf: await self.state_of(wf, fresh=any(isinstance(i.command, TimerFired) for i in its))
-            for wf, its in groups.items()
-        }
+        states: dict[str, Workflow] = {}
+        missing: list[str] = []
+        for wf, its in groups.items():
+            cached = self.cache.get(wf)
+            if cached is None or any(isinstance(i.command, TimerFired) for i in its):
+                missing.append(wf)
+            else:
+                states[wf] = cached
+        if missing:  # new workflows, evicted ones, timers: one load for all of them
+            states.update(await load_workflows(self.store, missing))
         direct = self.relay if isinstance(self.relay, DirectRelay) else None
         plan: _Plan | None = None
         try:
@@ -183,7 +196,14 @@ class Processor:
                 fragment = self.tables.fragment(plan.writes)
                 if not plan.appends and fragment is None:
                     return plan.decided, ()
-                result = await self.store.append_many(plan.appends, plan.outbox, also=fragment)
+                marked = direct.take_published() if direct is not None else []
+                result = await self.store.append_many(
+                    plan.appends,
+                    plan.outbox,
+                    also=fragment,
+                    mark_published=marked,
+                    notify_outbox=direct is None,
+                )
                 return plan.decided, result.message_ids
             async with self.store.transaction() as tx:
                 # admission: the running count and the starts it allows are decided under a lock

@@ -28,7 +28,7 @@ from taskloom.contracts.subjects import Command
 from taskloom.eventstore import EventRelay, EventStore, StoreUnavailable
 from taskloom.observability import get_logger
 from taskloom.orchestrator.adapters.outbox import DirectRelay
-from taskloom.orchestrator.adapters.postgres import Tables, Write, load_workflow
+from taskloom.orchestrator.adapters.postgres import Tables, Write, load_workflows
 from taskloom.orchestrator.domain import (
     Admit,
     Collaborate,
@@ -178,8 +178,7 @@ class Orchestrator:
         now = datetime.now(UTC)
         for i in range(0, len(ids), 200):
             writes = []
-            for wf in ids[i : i + 200]:
-                state = await load_workflow(self.store, wf)
+            for wf, state in (await load_workflows(self.store, ids[i : i + 200])).items():
                 self.processor.cache[wf] = state
                 writes.append(Write(state, (), timers_for(state, self.limits, now)))
             async with self.store.transaction() as tx:

@@ -1,6 +1,8 @@
 """The outbox relay with a post-commit fast path: assignments are published to JetStream straight
-after their transaction commits, from memory, and the relay's next cycle (woken by the commit's
-NOTIFY) only marks those rows published instead of publishing them a second time.
+after their transaction commits, from memory, and the NEXT commit of this process marks those
+rows published in its own statement (``take_published``), so the steady state needs no relay
+cycle at all. The relay still polls: rows that no later commit marked (a quiet process), and rows
+whose fast-path publish failed (which wake it at once), are claimed and finished there.
 
 The outbox row stays the source of truth: until a relay cycle commits ``published_at`` the row is
 unpublished, so a crash anywhere in between makes the next relay publish it again (JetStream
@@ -37,6 +39,7 @@ class DirectRelay(OutboxRelay):
         self.coalesce = coalesce
         self._jetstream = js
         self._direct: dict[str, asyncio.Future[bool]] = {}
+        self._unmarked: dict[str, None] = {}  # published here, not yet marked in the store
 
     def expect(self, message_ids: Iterable[str]) -> None:
         """Announce rows this process will publish itself once they commit."""
@@ -76,7 +79,22 @@ class DirectRelay(OutboxRelay):
             fut = self._direct.get(m.message_id)
             if fut is not None and not fut.done():
                 fut.set_result(ok)
-        self.notify()
+            if ok:
+                self._unmarked[m.message_id] = None
+        if not all(outcomes) or len(self._unmarked) > _PENDING_LIMIT:
+            self.notify()  # the relay publishes what failed (and marks what waits) now
+
+    def take_published(self) -> list[str]:
+        """Rows published here since the last call, for the next commit to mark published. If
+        that commit fails they stay unpublished in the store, and a relay cycle publishes them
+        again (JetStream drops the repeat by its message id)."""
+        taken = list(self._unmarked)
+        self._unmarked.clear()
+        for mid in taken:
+            fut = self._direct.get(mid)
+            if fut is not None and fut.done():
+                del self._direct[mid]
+        return taken
 
     async def drain(self) -> int:
         """One relay pass, ``coalesce`` seconds after the wake-up: every commit NOTIFYs, and
@@ -97,6 +115,7 @@ class DirectRelay(OutboxRelay):
                 done[m.message_id] = await asyncio.wait_for(asyncio.shield(fut), self.publish_timeout)
             if self._direct.get(m.message_id) is fut:
                 del self._direct[m.message_id]
+            self._unmarked.pop(m.message_id, None)
         rest = [m for m in messages if not done.get(m.message_id)]
         errors = iter(await super().publish_batch(rest) if rest else [])
         return [None if done.get(m.message_id) else next(errors) for m in messages]
@@ -104,3 +123,4 @@ class DirectRelay(OutboxRelay):
     async def stop(self) -> None:
         await super().stop()
         self.forget(list(self._direct))
+        self._unmarked.clear()

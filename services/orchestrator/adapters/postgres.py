@@ -27,7 +27,15 @@ from taskloom.orchestrator.domain import (
     to_state,
 )
 
-__all__ = ["MIGRATIONS_DIR", "Tables", "Write", "fold_records", "load_workflow", "new_event"]
+__all__ = [
+    "MIGRATIONS_DIR",
+    "Tables",
+    "Write",
+    "fold_records",
+    "load_workflow",
+    "load_workflows",
+    "new_event",
+]
 
 MIGRATIONS_DIR: Final = Path(__file__).resolve().parent.parent / "migrations"
 COMPONENT: Final = "orchestrator"
@@ -69,6 +77,16 @@ async def load_workflow(store: EventStore, workflow_id: str, to_version: int | N
         state = Workflow.model_validate(snapshot.state)
     records = await store.read_stream(workflow_id, state.version + 1, to_version)
     return fold_records(state, records)
+
+
+async def load_workflows(store: EventStore, workflow_ids: Sequence[str]) -> dict[str, Workflow]:
+    """The current state of many workflows with one connection and two statements (a batch's
+    cache misses), each folded from its latest snapshot."""
+    out: dict[str, Workflow] = {}
+    for wf, (snapshot, records) in (await store.load_streams(workflow_ids)).items():
+        state = empty(wf) if snapshot is None else Workflow.model_validate(snapshot.state)
+        out[wf] = fold_records(state, records)
+    return out
 
 
 class Tables:

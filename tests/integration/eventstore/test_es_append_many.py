@@ -136,3 +136,52 @@ async def test_an_unknown_expected_version_is_refused(store: EventStore) -> None
     with pytest.raises(ValueError, match="twice"):
         twice = events("X")
         await store.append_many([StreamAppend(stream(), twice, 0), StreamAppend(stream(), twice, 0)])
+
+
+async def _published(store: EventStore) -> dict[str, bool]:
+    async with store.driver() as conn:
+        rows = await conn.fetch(f'SELECT message_id, published_at FROM "{store.schema}".outbox')
+    return {r[0]: r[1] is not None for r in rows}
+
+
+async def test_rows_published_by_the_caller_are_marked_by_the_next_statement(store: EventStore) -> None:
+    first = await store.append_many(
+        [StreamAppend(stream(), events("A"), 0)], [OutboxMessage("m-a", "x.t", b"")], notify_outbox=False
+    )
+    assert first.marked == 0
+    assert await _published(store) == {"m-a": False}
+    second = await store.append_many(
+        [StreamAppend(stream(), events("B"), 0)],
+        [OutboxMessage("m-b", "x.t", b"")],
+        mark_published=["m-a", "m-unknown"],
+    )
+    assert second.marked == 1
+    assert await _published(store) == {"m-a": True, "m-b": False}
+
+
+async def test_a_row_a_relay_holds_is_left_to_it(store: EventStore) -> None:
+    await store.append_many([], [OutboxMessage("m-held", "x.t", b"")])
+    async with store.driver() as relay, relay.transaction():
+        claimed = await relay.fetch(store.statements.outbox_claim, 10)
+        assert [r["message_id"] for r in claimed] == ["m-held"]
+        # does not wait for the relay's lock: the relay marks its own claim
+        result = await asyncio.wait_for(
+            store.append_many([StreamAppend(stream(), events("C"), 0)], mark_published=["m-held"]), 10
+        )
+        assert result.marked == 0 and result.appended == 1
+
+
+async def test_load_streams_reads_many_streams_from_their_snapshots(store: EventStore) -> None:
+    a, b, unknown = stream(), stream(), stream()
+    await store.append(a, events("A1", "A2", "A3"), 0)
+    await store.append(b, events("B1"), 0)
+    await store.save_snapshot(a, 2, {"folded": 2})
+    loaded = await store.load_streams([a, b, unknown, a])
+    assert list(loaded) == [a, b, unknown]
+    snap, after = loaded[a]
+    assert snap is not None and snap.version == 2 and snap.state == {"folded": 2}
+    assert [e.type for e in after] == ["A3"]
+    assert loaded[b][0] is None and [e.type for e in loaded[b][1]] == ["B1"]
+    assert loaded[unknown] == (None, [])
+    whole = await store.load_streams([a], snapshots=False)
+    assert [e.type for e in whole[a][1]] == ["A1", "A2", "A3"]
