@@ -76,6 +76,7 @@ class OutboxRelay:
         publish_timeout: float = 5.0,
         retention_seconds: float = 7 * 24 * 3600,
         purge_interval: float = 300.0,
+        min_age: float = 0.0,
     ) -> None:
         self._store = store
         self._js = js
@@ -85,6 +86,7 @@ class OutboxRelay:
         self.publish_timeout = publish_timeout
         self.retention_seconds = retention_seconds
         self.purge_interval = purge_interval
+        self.min_age = min_age  # rows younger than this are left to whoever committed them
         self._wakeup = Wakeup(store.engine, self._sql.outbox_channel)
         self._task: asyncio.Task[None] | None = None
         self.published_total = 0
@@ -145,7 +147,7 @@ class OutboxRelay:
     async def _cycle(self, message_ids: list[str] | None) -> tuple[int, int]:
         async with translate_errors("outbox relay"), self._store.driver() as conn, conn.transaction():
             if message_ids is None:
-                rows = await conn.fetch(self._sql.outbox_claim, self.batch_size)
+                rows = await conn.fetch(self._sql.outbox_claim, self.batch_size, float(self.min_age))
             else:
                 rows = await conn.fetch(self._sql.outbox_claim_ids, len(message_ids), message_ids)
             if not rows:

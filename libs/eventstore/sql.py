@@ -207,6 +207,7 @@ ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated_at = now(
             # another relay take the next rows instead of waiting
             outbox_claim=f"""SELECT id, message_id, subject, payload, headers, attempts FROM {s}.outbox
 WHERE published_at IS NULL AND (retry_at IS NULL OR retry_at <= now())
+  AND created_at <= now() - make_interval(secs => $2)
 ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED""",
             outbox_claim_ids=f"""SELECT id, message_id, subject, payload, headers, attempts FROM {s}.outbox
 WHERE published_at IS NULL AND message_id = ANY($2::text[])

@@ -204,6 +204,8 @@ class Processor:
                     mark_published=marked,
                     notify_outbox=direct is None,
                 )
+                if direct is not None:
+                    direct.marked(marked)
                 return plan.decided, result.message_ids
             async with self.store.transaction() as tx:
                 # admission: the running count and the starts it allows are decided under a lock

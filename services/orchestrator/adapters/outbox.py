@@ -33,13 +33,21 @@ class DirectRelay(OutboxRelay):
     """``expect(ids)`` before the commit, ``publish_direct(messages)`` after it."""
 
     def __init__(
-        self, store: EventStore, js: JetStreamContext, *, coalesce: float = 0.02, **options: Any
+        self,
+        store: EventStore,
+        js: JetStreamContext,
+        *,
+        coalesce: float = 0.02,
+        min_age: float = 1.0,
+        **options: Any,
     ) -> None:
-        super().__init__(store, js, **options)
+        # min_age: the relay leaves rows alone while the next commit is still likely to mark them
+        super().__init__(store, js, min_age=min_age, **options)
         self.coalesce = coalesce
         self._jetstream = js
         self._direct: dict[str, asyncio.Future[bool]] = {}
         self._unmarked: dict[str, None] = {}  # published here, not yet marked in the store
+        self._sent: dict[str, None] = {}  # published here (bounded, oldest dropped first)
 
     def expect(self, message_ids: Iterable[str]) -> None:
         """Announce rows this process will publish itself once they commit."""
@@ -81,6 +89,9 @@ class DirectRelay(OutboxRelay):
                 fut.set_result(ok)
             if ok:
                 self._unmarked[m.message_id] = None
+                self._sent[m.message_id] = None
+        while len(self._sent) > _PENDING_LIMIT:
+            del self._sent[next(iter(self._sent))]
         if not all(outcomes) or len(self._unmarked) > _PENDING_LIMIT:
             self.notify()  # the relay publishes what failed (and marks what waits) now
 
@@ -96,10 +107,14 @@ class DirectRelay(OutboxRelay):
                 del self._direct[mid]
         return taken
 
+    def marked(self, message_ids: Iterable[str]) -> None:
+        """A commit has marked these rows published: nothing here needs to remember them."""
+        for mid in message_ids:
+            self._sent.pop(mid, None)
+
     async def drain(self) -> int:
-        """One relay pass, ``coalesce`` seconds after the wake-up: every commit NOTIFYs, and
-        the rows of the commits in between are then claimed and marked in one cycle (the fast
-        path has published them already, so the pause delays nothing but the bookkeeping)."""
+        """One relay pass, ``coalesce`` seconds after a wake-up (a failed fast-path publish, a
+        commit of another process): what the relay finds then is claimed in one cycle."""
         if self.coalesce > 0:
             await asyncio.sleep(self.coalesce)
         return await super().drain()
@@ -108,6 +123,11 @@ class DirectRelay(OutboxRelay):
         """Publish claimed rows, except those the fast path has published already."""
         done: dict[str, bool] = {}
         for m in messages:
+            if m.message_id in self._sent:  # published here already: only mark it
+                del self._sent[m.message_id]
+                self._unmarked.pop(m.message_id, None)
+                done[m.message_id] = True
+                continue
             fut = self._direct.get(m.message_id)
             if fut is None:
                 continue
@@ -124,3 +144,4 @@ class DirectRelay(OutboxRelay):
         await super().stop()
         self.forget(list(self._direct))
         self._unmarked.clear()
+        self._sent.clear()

@@ -162,7 +162,7 @@ async def test_rows_published_by_the_caller_are_marked_by_the_next_statement(sto
 async def test_a_row_a_relay_holds_is_left_to_it(store: EventStore) -> None:
     await store.append_many([], [OutboxMessage("m-held", "x.t", b"")])
     async with store.driver() as relay, relay.transaction():
-        claimed = await relay.fetch(store.statements.outbox_claim, 10)
+        claimed = await relay.fetch(store.statements.outbox_claim, 10, 0.0)
         assert [r["message_id"] for r in claimed] == ["m-held"]
         # does not wait for the relay's lock: the relay marks its own claim
         result = await asyncio.wait_for(

@@ -221,3 +221,11 @@ async def test_published_rows_are_purged_after_retention_and_can_be_republished_
     await asyncio.sleep(1.1)
     assert await OutboxRelay(store, js, retention_seconds=1).purge() == 5
     assert await relay.republish(since) == 0
+
+
+async def test_a_relay_with_min_age_leaves_young_rows_to_their_committer(
+    store: EventStore, js: JetStreamContext, subjects: Subjects, tasks_stream: str
+) -> None:
+    await commit(store, subjects, 3)
+    assert await OutboxRelay(store, js, min_age=60).drain() == 0
+    assert await OutboxRelay(store, js, min_age=0).drain() == 3

@@ -57,7 +57,7 @@ async def test_the_next_commit_marks_what_the_fast_path_published(store: EventSt
 
 async def test_a_row_no_commit_marks_is_published_by_the_relay_poll(store: EventStore, bus: Bus) -> None:
     await store.migrate()
-    relay = DirectRelay(store, bus.js, poll_interval=0.1, coalesce=0)
+    relay = DirectRelay(store, bus.js, poll_interval=0.1, coalesce=0)  # min_age: 1 s
     lost = [message(bus, 1)]  # committed, then the process "died" before publishing it
     await commit(store, relay, lost)
     relay.forget(m.message_id for m in lost)
@@ -74,7 +74,7 @@ async def test_a_row_no_commit_marks_is_published_by_the_relay_poll(store: Event
     relay._js = SimpleNamespace(publish=counting)  # type: ignore[assignment]
     relay.start()
     try:
-        for _ in range(100):
+        for _ in range(200):
             if not await unpublished(store):
                 break
             await asyncio.sleep(0.05)
