@@ -53,6 +53,13 @@ class WorkflowRow:
     progress: dict[str, Any]
 
 
+async def _keep_session(_: asyncpg.Connection) -> None:
+    """Release a connection without asyncpg's default reset query (``pg_advisory_unlock_all();
+    CLOSE ALL; UNLISTEN *; RESET ALL``), a second round trip for every pooled query. The gateway
+    never takes advisory locks, opens cursors outside a transaction, listens or sets session
+    state on these connections; asyncpg still rolls back an open transaction on release."""
+
+
 class GatewayDb:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
@@ -62,7 +69,10 @@ class GatewayDb:
         if not settings.database_url:
             raise ValueError("TASKLOOM_DATABASE_URL is not set")
         pool = await asyncpg.create_pool(
-            asyncpg_dsn(settings.database_url), min_size=1, max_size=settings.db_pool_size
+            asyncpg_dsn(settings.database_url),
+            min_size=1,
+            max_size=settings.db_pool_size,
+            reset=_keep_session,
         )
         return cls(pool)
 

@@ -1,5 +1,6 @@
 """Annotated dependencies that keep routes short: the gateway, the authenticated caller, the
-request's base URL."""
+request's base URL. All of them are ``async def``: FastAPI runs a plain ``def`` dependency in
+its thread pool, a thread hand-off per request for what is an attribute read."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ __all__ = ["BaseUrl", "CurrentCaller", "GatewayDep", "StateDep", "base_url", "cl
 _bearer = HTTPBearer(auto_error=False, description="A Taskloom JWT (`taskloom token --user me --role user`)")
 
 
-def get_state(request: Request) -> GatewayState:
+async def get_state(request: Request) -> GatewayState:
     state: GatewayState = request.app.state.taskloom
     return state
 
@@ -27,7 +28,7 @@ def get_state(request: Request) -> GatewayState:
 StateDep = Annotated[GatewayState, Depends(get_state)]
 
 
-def get_gateway(state: StateDep) -> Gateway:
+async def get_gateway(state: StateDep) -> Gateway:
     return state.gateway
 
 
@@ -85,7 +86,7 @@ async def current_caller(
 CurrentCaller = Annotated[Caller, Depends(current_caller)]
 
 
-def base_url(request: Request, state: StateDep) -> str:
+async def base_url(request: Request, state: StateDep) -> str:
     if state.settings.public_url:
         return state.settings.public_url.rstrip("/")
     return str(request.base_url).rstrip("/")

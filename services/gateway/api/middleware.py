@@ -76,6 +76,9 @@ class BodySizeLimit:
 class RequestMetrics:
     def __init__(self, app: Any) -> None:
         self.app = app
+        # labelled children, looked up once per (method, route, status) instead of per request
+        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._histograms: dict[tuple[str, str], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -95,5 +98,14 @@ class RequestMetrics:
         finally:
             route = scope.get("route")
             path = getattr(route, "path", None) or "unmatched"
-            HTTP_REQUESTS.labels(scope["method"], path, str(status)).inc()
-            HTTP_LATENCY.labels(scope["method"], path).observe(time.perf_counter() - start)
+            method = scope["method"]
+            counter = self._counters.get((method, path, status))
+            if counter is None:
+                counter = self._counters[(method, path, status)] = HTTP_REQUESTS.labels(
+                    method, path, str(status)
+                )
+            histogram = self._histograms.get((method, path))
+            if histogram is None:
+                histogram = self._histograms[(method, path)] = HTTP_LATENCY.labels(method, path)
+            counter.inc()
+            histogram.observe(time.perf_counter() - start)
