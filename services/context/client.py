@@ -11,6 +11,13 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 from pydantic import BaseModel
 
+from taskloom.context.encoding import (
+    ACCEPT_ENCODING,
+    CONTENT_ENCODING,
+    GZIP,
+    UnknownReplyEncoding,
+    decode_reply,
+)
 from taskloom.contracts.context import (
     AuditDecision,
     AuditPage,
@@ -53,15 +60,25 @@ class ContextUnavailable(ContextRequestError):
 class ContextClient:
     """Requests to the context service. "No responders" is retried for up to ``no_responder_wait``
     seconds: replicas restart, and the server can briefly answer 503 for a subscription it has
-    only just registered."""
+    only just registered.
+
+    With ``compress`` (the default) every request offers ``Accept-Encoding: gzip``, so a large
+    reply (a view of hundreds of keys) crosses NATS compressed; replies are inflated here, and
+    every method returns plain JSON models or bytes either way."""
 
     def __init__(
-        self, nc: NATS, subjects: Subjects, timeout: float = 5.0, no_responder_wait: float = 2.0
+        self,
+        nc: NATS,
+        subjects: Subjects,
+        timeout: float = 5.0,
+        no_responder_wait: float = 2.0,
+        compress: bool = True,
     ) -> None:
         self._nc = nc
         self._subjects = subjects
         self._timeout = timeout
         self._no_responder_wait = no_responder_wait
+        self._headers = {ACCEPT_ENCODING: GZIP} if compress else None
 
     async def get(
         self,
@@ -145,15 +162,17 @@ class ContextClient:
         return reply
 
     async def request_raw(self, op: str, data: bytes) -> bytes:
-        """Send request bytes as they are; return the reply bytes (an error reply included)."""
+        """Send request bytes as they are; return the reply's JSON bytes (an error reply
+        included), inflated if it came compressed."""
         subject = self._subjects.context(op)
         loop = asyncio.get_running_loop()
         give_up = loop.time() + self._no_responder_wait
         pause = 0.01
         while True:
             try:
-                msg = await self._nc.request(subject, data, timeout=self._timeout)
-                return bytes(msg.data)
+                msg = await self._nc.request(subject, data, timeout=self._timeout, headers=self._headers)
+                encoding = msg.headers.get(CONTENT_ENCODING) if msg.headers else None
+                return decode_reply(msg.data, encoding)
             except NoRespondersError:
                 if loop.time() + pause > give_up:
                     raise ContextUnavailable(
@@ -165,3 +184,5 @@ class ContextClient:
                 raise ContextUnavailable(
                     ContextErrorCode.INTERNAL, f"the context service did not answer {op} in {self._timeout}s"
                 ) from None
+            except UnknownReplyEncoding as exc:
+                raise ContextRequestError(ContextErrorCode.INTERNAL, f"{op}: {exc}") from None

@@ -27,6 +27,7 @@ from taskloom.context.domain import (
 )
 from taskloom.context.domain.limits import dump_json
 from taskloom.context.domain.scopes import GLOBAL_SCOPE_ID
+from taskloom.context.encoding import ReplyBody
 from taskloom.contracts.base import utcnow
 from taskloom.contracts.context import (
     AuditDecision,
@@ -56,7 +57,7 @@ _CACHED_MARK = b'"op":"get","cached":false'
 
 @dataclass(frozen=True, slots=True)
 class CachedView:
-    body: bytes
+    body: ReplyBody
     keys: tuple[str, ...]
     digest: bytes
     denied: tuple[str, ...]
@@ -136,6 +137,11 @@ class ContextHandlers:
     # --- get --------------------------------------------------------------------------------
     async def get(self, req: ContextGetRequest) -> bytes:
         """The agent's view as reply bytes (a ``ContextView``)."""
+        return (await self.get_reply(req)).data
+
+    async def get_reply(self, req: ContextGetRequest) -> ReplyBody:
+        """The agent's view as a reply body; a cached view's body is the cached object itself,
+        so its compressed form is made once for all the requests it answers."""
         started = time.perf_counter()
         cache_key = (req.agent_id, req.workflow_id, req.task_id, req.project_id, tuple(req.requirements))
         hit = self._cache.get(cache_key) if req.use_cache else None
@@ -182,11 +188,11 @@ class ContextHandlers:
         digest = _keyset_digest(keys)
         denied = tuple(f"{e.scope.value}:{e.key}" for e in view.denied)
         denied_digest = _keyset_digest(denied) if denied else None
-        cached_body = body.replace(_CACHED_MARK, b'"op":"get","cached":true', 1)
+        cached_body = ReplyBody(body.replace(_CACHED_MARK, b'"op":"get","cached":true', 1), reused=True)
         self._cache.put(cache_key, CachedView(cached_body, keys, digest, denied, denied_digest), chain, seen)
         self._record_read(req, keys, digest, denied, denied_digest, cached=False)
         self._observe(started)
-        return body
+        return ReplyBody(body)
 
     def _record_read(
         self,

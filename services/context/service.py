@@ -24,6 +24,7 @@ from taskloom.context.adapters.store import ContextStore
 from taskloom.context.audit_buffer import AuditBuffer
 from taskloom.context.domain import ContextServiceError, Limits, Policy, ScopeKey, ViewCache
 from taskloom.context.domain.limits import MIB
+from taskloom.context.encoding import ACCEPT_ENCODING, CONTENT_ENCODING, IDENTITY, ReplyBody, negotiate
 from taskloom.context.handlers import CachedView, ContextHandlers
 from taskloom.contracts.context import (
     AuditQuery,
@@ -47,7 +48,7 @@ QUEUE_GROUP = "context"
 INVALIDATE_OP = "invalidate"
 _log = get_logger(__name__)
 
-Handler = Callable[[Any], Awaitable[bytes]]
+Handler = Callable[[Any], Awaitable[ReplyBody]]
 
 
 def describe_validation_error(exc: ValidationError) -> str:
@@ -58,9 +59,9 @@ def describe_validation_error(exc: ValidationError) -> str:
     return "; ".join(problems)
 
 
-def _error(code: ContextErrorCode, message: str, **details: Any) -> bytes:
+def _error(code: ContextErrorCode, message: str, **details: Any) -> ReplyBody:
     safe = {k: v if isinstance(v, str | int | float | bool | None) else str(v) for k, v in details.items()}
-    return ContextError(code=code, message=message, details=safe).model_dump_json().encode()
+    return ReplyBody(ContextError(code=code, message=message, details=safe).model_dump_json().encode())
 
 
 class ContextService:
@@ -136,7 +137,7 @@ class ContextService:
         )
         h = self._handlers
         routes: dict[str, tuple[type[BaseModel], Handler]] = {
-            "get": (ContextGetRequest, h.get),
+            "get": (ContextGetRequest, h.get_reply),
             "put": (ContextPutRequest, self._json(h.put)),
             "contribute": (ContributeRequest, self._json(h.contribute)),
             "audit": (AuditQuery, self._json(h.audit)),
@@ -212,8 +213,8 @@ class ContextService:
     # --- requests ---------------------------------------------------------------------------
     @staticmethod
     def _json(handler: Callable[[Any], Awaitable[BaseModel]]) -> Handler:
-        async def run(req: Any) -> bytes:
-            return (await handler(req)).model_dump_json().encode()
+        async def run(req: Any) -> ReplyBody:
+            return ReplyBody((await handler(req)).model_dump_json().encode())
 
         return run
 
@@ -227,25 +228,34 @@ class ContextService:
         return on_message
 
     async def _answer(self, op: str, model: type[BaseModel], handler: Handler, msg: Msg) -> None:
+        encoding = IDENTITY
         try:
+            encoding = negotiate(msg.headers.get(ACCEPT_ENCODING) if msg.headers else None)
             req = model.model_validate_json(msg.data)
         except ValidationError as exc:
-            body = _error(
+            reply = _error(
                 ContextErrorCode.MALFORMED, f"malformed {op} request: {describe_validation_error(exc)}"
             )
+        except ContextServiceError as exc:
+            reply = _error(exc.code, exc.message, **exc.details)
         else:
             try:
-                body = await handler(req)
+                reply = await handler(req)
             except ContextServiceError as exc:
-                body = _error(exc.code, exc.message, **exc.details)
+                reply = _error(exc.code, exc.message, **exc.details)
             except Exception as exc:
                 _log.exception("context request failed", op=op)
-                body = _error(ContextErrorCode.INTERNAL, f"{op} failed: {type(exc).__name__}: {exc}")
+                reply = _error(ContextErrorCode.INTERNAL, f"{op} failed: {type(exc).__name__}: {exc}")
         if not msg.reply:
             _log.warning("context request without a reply subject dropped", op=op)
             return
+        if self._nc is None:
+            return
+        body, sent_as = reply.encoded(encoding)
+        # publish rather than msg.respond(), which would echo the request's headers back
+        headers = None if sent_as == IDENTITY else {CONTENT_ENCODING: sent_as}
         with contextlib.suppress(Exception):
-            await msg.respond(body)
+            await self._nc.publish(msg.reply, body, headers=headers)
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)
