@@ -41,6 +41,7 @@ from taskloom.infra import Stack, create_database  # noqa: E402
 from taskloom.orchestrator.adapters.postgres import load_workflow, new_event  # noqa: E402
 from taskloom.orchestrator.domain import Limits, StartGraph, decide, empty  # noqa: E402
 from taskloom.orchestrator.service import Orchestrator  # noqa: E402
+from taskloom.runtime import run_loop  # noqa: E402
 from taskloom.settings import Settings  # noqa: E402
 
 SHAPE = {
@@ -269,7 +270,7 @@ def report(args: argparse.Namespace, runs: list[dict[str, float]]) -> None:
     m = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
     label = f"median of {len(runs)} runs" if len(runs) > 1 else "one run"
     fsync = "off (not durable)" if args.no_fsync else "on"
-    print(f"--- orchestrator bench ({label}; PostgreSQL fsync {fsync}) ---")
+    print(f"--- orchestrator bench ({label}; PostgreSQL fsync {fsync}; {Settings().event_loop} loop) ---")
     print(
         f"one workflow (8 tasks) end-to-end: p50 {m['single_p50']:.1f} ms, p99 {m['single_p99']:.1f} ms"
         f" (CPU of the orchestrator process: {m['single_cpu_ms']:.1f} ms per workflow)"
@@ -298,7 +299,7 @@ def report(args: argparse.Namespace, runs: list[dict[str, float]]) -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--agent":
-        asyncio.run(agent_main(Settings(), Path(sys.argv[2])))
+        run_loop(agent_main(Settings(), Path(sys.argv[2])), Settings().event_loop)
         sys.exit(0)
     p = argparse.ArgumentParser()
     p.add_argument("--burst", type=int, default=200)
@@ -306,11 +307,12 @@ if __name__ == "__main__":
     p.add_argument("--runs", type=int, default=1)
     p.add_argument("--no-fsync", action="store_true", help="PostgreSQL without fsync (not durable)")
     cli = p.parse_args()
+    loop = Settings().event_loop  # the loop the services run on (TASKLOOM_EVENT_LOOP)
     with Stack(Settings(), durable=not cli.no_fsync) as stack:
         assert stack.info is not None
         servers = [x.proc.pid for x in (stack.nats, stack.postgres) if x is not None and x.proc is not None]
         results = []
         for _ in range(cli.runs):
             database = create_database(stack.info.database_url, f"bench_orch_{uuid.uuid4().hex[:8]}")
-            results.append(asyncio.run(run(cli, stack.info.nats_url, database, servers)))
+            results.append(run_loop(run(cli, stack.info.nats_url, database, servers), loop))
         report(cli, results)

@@ -7,8 +7,8 @@ import contextlib
 import gc
 import json
 import signal
-from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Protocol, TypeVar
 
 import asyncpg
 import nats
@@ -16,6 +16,8 @@ import uvicorn
 
 from taskloom.observability import configure_logging, get_logger, render_metrics
 from taskloom.settings import Settings, asyncpg_dsn
+
+T = TypeVar("T")
 
 __all__ = ["ProbeResult", "Service", "probe_dependencies", "run_service", "serve"]
 
@@ -153,7 +155,20 @@ async def serve(service: Service, settings: Settings, stop_event: asyncio.Event 
         log.info("service stopped")
 
 
+def run_loop(main: Coroutine[Any, Any, T], event_loop: str = "uvloop") -> T:
+    """Run ``main`` to completion on the chosen event loop (uvloop when asked for and installed,
+    else asyncio's own)."""
+    if event_loop == "uvloop":
+        try:
+            import uvloop  # noqa: PLC0415 - optional: not every platform has it
+        except ImportError:
+            pass
+        else:
+            return uvloop.run(main)
+    return asyncio.run(main)
+
+
 def run_service(service: Service, settings: Settings) -> None:
     """Blocking entry point for a service's ``__main__``."""
     configure_logging(settings.log_level, settings.log_format, service=service.name)
-    asyncio.run(serve(service, settings))
+    run_loop(serve(service, settings), settings.event_loop)

@@ -80,6 +80,11 @@ class Settings(BaseSettings):
     # --- logging / metrics ----------------------------------------------------------------
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
+    event_loop: Literal["uvloop", "asyncio"] = Field(
+        default="uvloop",
+        description="The services' event loop: uvloop (C, less CPU per message) where it is "
+        "installed, else the standard library's asyncio.",
+    )
     environment: Literal["development", "staging", "production"] = "development"
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8000, ge=0, le=65535)

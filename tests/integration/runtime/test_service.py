@@ -64,3 +64,16 @@ async def test_ready_reports_unreachable_dependencies() -> None:
         nats_url=f"nats://127.0.0.1:{dead}", database_url=f"postgresql://postgres@127.0.0.1:{dead}/x"
     )
     assert await probe_dependencies(settings, timeout=0.5) == {"nats": False, "postgres": False}
+
+
+def test_run_loop_runs_on_the_chosen_event_loop() -> None:
+    import uvloop
+
+    from taskloom.runtime import run_loop
+
+    async def loop_type() -> type:
+        return type(asyncio.get_running_loop())
+
+    assert issubclass(run_loop(loop_type(), "uvloop"), uvloop.Loop)
+    assert not issubclass(run_loop(loop_type(), "asyncio"), uvloop.Loop)
+    assert Settings(event_loop="asyncio").event_loop == "asyncio"
