@@ -51,7 +51,11 @@ async def build_state(settings: GatewaySettings, *, webhooks: bool = True) -> Ga
         await setup.ensure_registry()
     finally:
         await setup.close()
-    store = EventStore.from_settings(settings)
+    if not settings.database_url:
+        raise ValueError("TASKLOOM_DATABASE_URL is not set")
+    # no overflow connections: past the pool size a caller waits for a connection rather than
+    # opening one that is closed again on release (a connect per submission under load)
+    store = EventStore.connect(settings.database_url, settings.db_pool_size, max_overflow=0)
     await store.migrate()
     await migrate(store.engine, component="gateway", migrations_dir=MIGRATIONS_DIR)
     db = await GatewayDb.connect(settings)

@@ -27,7 +27,10 @@ class AuditTrail:
     async def record(self, record: AuditRecord) -> None:
         # a full queue slows the caller down rather than dropping a security record
         await self._queue.put(record)
-        _log.info(
+        # the audit_log table is the record; the log line is for operators watching refusals,
+        # so allowed actions (one per submission, cancel, ...) stay below info
+        log = _log.debug if record.outcome == "allowed" else _log.info
+        log(
             "audit",
             actor=record.actor,
             action=record.action,

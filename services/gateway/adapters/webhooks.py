@@ -110,6 +110,7 @@ class WebhookDispatcher:
             events = await self.store.read_all(int(after), limit)
             if not events:
                 return False
+            await self._load_targets(conn, {e.stream_id for e in events})
             rows = []
             for event in events:
                 rows.extend(await self._deliveries_for(conn, event))
@@ -139,6 +140,24 @@ class WebhookDispatcher:
             return []
         body = frame.model_dump_json().encode()
         return [(event.stream_id, event.version, frame.event_type.value, url, body, self.namespace)]
+
+    async def _load_targets(self, conn: asyncpg.Connection, workflow_ids: set[str]) -> None:
+        """Look up the subscriptions of every workflow not seen before in one query (a busy
+        gateway sees hundreds of new workflows a second; one round trip each adds up)."""
+        unknown = [wf for wf in workflow_ids if wf not in self._targets]
+        if not unknown:
+            return
+        rows = await conn.fetch(
+            "select workflow_id, url, events from webhook_subscriptions"
+            " where workflow_id = any($1::text[]) and namespace = $2",
+            unknown,
+            self.namespace,
+        )
+        found = {r["workflow_id"]: (r["url"], frozenset(r["events"])) for r in rows}
+        for wf in unknown:
+            self._targets[wf] = found.get(wf)
+        while len(self._targets) > 100_000:
+            self._targets.popitem(last=False)
 
     async def _target(self, conn: asyncpg.Connection, workflow_id: str) -> tuple[str, frozenset[str]] | None:
         # a subscription is stored before its workflow's first event, so a miss stays a miss

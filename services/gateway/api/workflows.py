@@ -49,8 +49,10 @@ async def submit_workflow(
     gateway: GatewayDep,
     base: BaseUrl,
     idempotency_key: IdempotencyKey = None,
-) -> WorkflowSubmissionResponse:
-    return await gateway.submit(caller, body, idempotency_key, base)
+) -> Response:
+    response = await gateway.submit(caller, body, idempotency_key, base)
+    # serialised once here: returned as a model, FastAPI would dump, re-validate and dump it again
+    return Response(response.model_dump_json(), status_code=202, media_type="application/json")
 
 
 @router.get("", response_model=WorkflowList, summary="List workflows (your own; admins: anyone's)")
