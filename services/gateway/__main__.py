@@ -23,6 +23,9 @@ def main() -> None:
         log_level="warning",
         access_log=False,
         ws_max_size=1_048_576,
+        # per-message deflate compresses every frame once per client: with hundreds of clients on
+        # a workflow it costs more CPU than the rest of the fan-out; status frames are small JSON
+        ws_per_message_deflate=False,
         timeout_graceful_shutdown=5,
     )
 

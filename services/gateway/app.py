@@ -29,6 +29,7 @@ from taskloom.gateway.api.status import StatusFastPath
 from taskloom.gateway.config import GatewaySettings
 from taskloom.gateway.domain.ratelimit import RateLimiter
 from taskloom.gateway.errors import GatewayError
+from taskloom.gateway.feeds import Feeds
 from taskloom.gateway.handlers import Gateway
 from taskloom.gateway.security import TokenVerifier
 from taskloom.gateway.state import GatewayState
@@ -88,11 +89,13 @@ async def build_state(settings: GatewaySettings, *, webhooks: bool = True) -> Ga
         store=store,
         audit=audit,
         webhooks=dispatcher,
+        feeds=Feeds(store, bus),
     )
 
 
 async def close_state(state: GatewayState) -> None:
     state.stopping.set()
+    await state.feeds.close()
     if state.webhooks is not None:
         await state.webhooks.stop()
     await state.audit.stop()

@@ -15,6 +15,7 @@ from taskloom.gateway.adapters.webhooks import WebhookDispatcher
 from taskloom.gateway.config import GatewaySettings
 from taskloom.gateway.domain.authz import Principal
 from taskloom.gateway.domain.ratelimit import RateLimiter
+from taskloom.gateway.feeds import Feeds
 from taskloom.gateway.handlers import Gateway
 from taskloom.gateway.security import TokenVerifier
 
@@ -32,6 +33,7 @@ class GatewayState:
     store: EventStore
     audit: AuditTrail
     webhooks: WebhookDispatcher | None
+    feeds: Feeds
     _tokens: OrderedDict[str, Principal] = field(default_factory=OrderedDict)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
 

@@ -1,8 +1,10 @@
 """``/ws/workflows/{id}``: the seed's status frames, replayed from the event store and then live.
 
-Gap- and duplicate-free switch: the stream subscribes to the workflow's event subject first
-(buffering), then replays the stored history, then drains the buffer dropping every position it
-already sent; a live event that skips ahead is filled in from the store. Authentication happens
+Gap- and duplicate-free switch: the stream joins the workflow's shared feed first (buffering its
+frames), then replays the stored history, then takes the feed's frames after the last position it
+sent. The feed (``taskloom.gateway.feeds``) is one NATS subscription, projector and serialisation
+per workflow for all of this process's clients, and fills in from the store any event that
+skips ahead. Authentication happens
 at the handshake (token in ``?token=``, an ``Authorization`` header, or the subprotocol pair
 ``bearer, <token>``); an unknown Origin is refused; the socket closes with 1008 when the token
 expires and with 1013 when the client reads too slowly for its bounded buffer.
@@ -12,19 +14,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, WebSocket
-from nats.aio.msg import Msg
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from taskloom.gateway.api.deps import audit_auth_failure, client_ip
 from taskloom.gateway.domain.authz import Operation, Principal
 from taskloom.gateway.domain.frames import FrameProjector
 from taskloom.gateway.errors import GatewayError
+from taskloom.gateway.feeds import FEED_FAILED, Subscriber
 from taskloom.gateway.handlers import Caller
 from taskloom.gateway.metrics import WS_CLIENTS, WS_DROPPED, WS_FRAMES
 from taskloom.gateway.security import AuthError
@@ -34,7 +34,6 @@ router = APIRouter()
 
 POLICY_VIOLATION = 1008
 TRY_AGAIN_LATER = 1013
-_IDLE_POLL_SECONDS = 5.0
 
 
 def origin_allowed(origin: str | None, allowed: list[str]) -> bool:
@@ -97,20 +96,15 @@ class StatusStream:
         self.since = since
         self.projector = FrameProjector(workflow_id)
         self.last = 0
-        self.queue: asyncio.Queue[bytes] = asyncio.Queue(state.settings.ws_buffer_frames)
-        self.overflowed = False
+        self.subscriber = Subscriber(asyncio.Queue(state.settings.ws_buffer_frames), self._on_overflow)
         self._pump: asyncio.Task[None] | None = None
 
-    async def _on_event(self, msg: Msg) -> None:
-        try:
-            self.queue.put_nowait(msg.data)
-        except asyncio.QueueFull:
-            self.overflowed = True
-            if self._pump is not None:
-                self._pump.cancel()
+    def _on_overflow(self) -> None:
+        if self._pump is not None:
+            self._pump.cancel()
 
     async def run(self) -> None:
-        subscription = await self.state.bus.subscribe_events(self.workflow_id, self._on_event)
+        feed = await self.state.feeds.join(self.workflow_id, self.subscriber)
         self._pump = asyncio.create_task(self._replay_then_live())
         receiver = asyncio.create_task(self._drain_client())
         expiry = asyncio.create_task(asyncio.sleep(max(self.principal.expires_at - time.time(), 0)))
@@ -120,8 +114,9 @@ class StatusStream:
                 WS_DROPPED.labels("token_expired").inc()
                 await self._close(POLICY_VIOLATION, "token expired")
             elif self._pump in done:
-                if self.overflowed or self._pump.cancelled():
+                if self.subscriber.overflowed or self._pump.cancelled():
                     WS_DROPPED.labels("slow_client").inc()
+                    feed.leave(self.subscriber)
                     await self._close(TRY_AGAIN_LATER, "client too slow; reconnect with ?since=")
                 elif self._pump.exception() is None:
                     await self._close(1000, "workflow finished")
@@ -130,8 +125,7 @@ class StatusStream:
         finally:
             for task in (self._pump, receiver, expiry):
                 task.cancel()
-            with contextlib.suppress(Exception):
-                await subscription.unsubscribe()
+            feed.leave(self.subscriber)
 
     async def _close(self, code: int, reason: str) -> None:
         if self.ws.client_state == WebSocketState.CONNECTED:
@@ -144,46 +138,27 @@ class StatusStream:
                 await self.ws.receive_text()
 
     async def _replay_then_live(self) -> None:
-        await self._catch_up()
-        while not self.projector.finished:
-            try:
-                raw = await asyncio.wait_for(self.queue.get(), _IDLE_POLL_SECONDS)
-            except TimeoutError:
-                await self._catch_up()
-                continue
-            await self._live(raw)
-
-    async def _live(self, raw: bytes) -> None:
-        try:
-            event = json.loads(raw)
-            version = int(event["version"])
-        except (ValueError, KeyError, TypeError):
-            await self._catch_up()
-            return
-        if version <= self.last:
-            return
-        if version > self.last + 1:
-            # an event is missing between what was sent and this one: the store has it
-            await self._catch_up(upto=version - 1)
-        if version == self.last + 1:
-            await self._emit(version, str(event["type"]), dict(event["data"]), _ts(event.get("recorded_at")))
-
-    async def _catch_up(self, upto: int | None = None) -> None:
-        for event in await self.state.store.read_stream(self.workflow_id, self.last + 1, upto):
-            await self._emit(event.version, event.type, event.data, event.recorded_at)
+        """The stored history with a projector of its own, then the feed's shared frames after
+        the last position replayed (the feed joined first, so none is missing)."""
+        for event in await self.state.store.read_stream(self.workflow_id, 1):
+            status = self.projector.apply(event.version, event.type, event.data, event.recorded_at)
+            await self._send(event.version, status.model_dump_json() if event.version > self.since else "")
             if self.projector.finished:
                 return
+        while True:
+            frame = await self.subscriber.queue.get()
+            if frame is FEED_FAILED:
+                raise RuntimeError("the workflow feed failed")
+            if frame.position <= self.last:
+                continue
+            if frame.position != self.last + 1:
+                raise RuntimeError(f"feed frame {frame.position} after {self.last}")
+            await self._send(frame.position, frame.text)
+            if frame.final:
+                return
 
-    async def _emit(self, version: int, event_type: str, data: dict[str, Any], at: datetime | None) -> None:
-        frame = self.projector.apply(version, event_type, data, at)
-        self.last = version
-        if version > self.since:
-            await self.ws.send_text(frame.model_dump_json())
+    async def _send(self, position: int, text: str) -> None:
+        self.last = position
+        if position > self.since:
+            await self.ws.send_text(text)
             WS_FRAMES.inc()
-
-
-def _ts(value: Any) -> datetime | None:
-    if isinstance(value, str):
-        with contextlib.suppress(ValueError):
-            return datetime.fromisoformat(value)
-    return None
