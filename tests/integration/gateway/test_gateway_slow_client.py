@@ -67,6 +67,8 @@ async def relayed_store(stack: StackInfo, namespace: str) -> AsyncIterator[tuple
         name=f"slow-{uuid.uuid4().hex}",
         poll_interval=0.05,
     )
+    # from the head on: a new relay would otherwise first republish every event already stored
+    await store.save_checkpoint(relay.name, await store.head_position())
     relay.start()
     try:
         yield store, relay
