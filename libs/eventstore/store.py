@@ -205,6 +205,14 @@ class EventStore:
         async with driver_connection(self._engine) as conn:
             yield conn
 
+    @asynccontextmanager
+    async def driver_transaction(self) -> AsyncIterator[Any]:
+        """A pooled driver connection inside a transaction (committed when the block ends,
+        rolled back on an error), with driver errors translated into the store's own: for a
+        caller that reads under a lock and then writes with ``append_many(connection=...)``."""
+        async with translate_errors("transaction"), self.driver() as conn, conn.transaction():
+            yield conn
+
     # --- writing ----------------------------------------------------------------------------
     def _append_args(self, p: _PendingAppend) -> tuple[Any, ...]:
         events = p.events
@@ -263,6 +271,7 @@ class EventStore:
         also: Fragment | None = None,
         mark_published: Sequence[str] = (),
         notify_outbox: bool = True,
+        connection: Any = None,
     ) -> BatchResult:
         """Append to several streams, store ``outbox`` messages and run the caller's fused
         ``also`` writes, all in ONE statement that is its own transaction: one round trip.
@@ -271,6 +280,8 @@ class EventStore:
         (``DirectRelay``), marked in the same statement instead of by a relay cycle of their own.
         ``notify_outbox=False`` skips waking the relays for the new rows, for a caller that
         publishes them itself (the relays still find them on their next poll).
+        ``connection``: a driver connection (``driver()``) in a transaction of the caller's, for
+        a caller that reads under a lock first; the statement then commits with it.
 
         Each stream's events take the versions after its ``expected_version``; when another
         writer got there first, the unique ``(stream_id, version)`` index rejects the whole
@@ -313,8 +324,11 @@ class EventStore:
         )
         async with translate_errors("append to several streams"):
             try:
-                async with self.driver() as conn:
-                    row = await conn.fetchrow(sql, *args)
+                if connection is not None:
+                    row = await connection.fetchrow(sql, *args)
+                else:
+                    async with self.driver() as conn:
+                        row = await conn.fetchrow(sql, *args)
             except Exception as exc:
                 known = _collision(exc, appends)
                 if known is not None:

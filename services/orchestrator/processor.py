@@ -207,20 +207,27 @@ class Processor:
                 if direct is not None:
                     direct.marked(marked)
                 return plan.decided, result.message_ids
-            async with self.store.transaction() as tx:
+            async with self.store.driver_transaction() as conn:
                 # admission: the running count and the starts it allows are decided under a lock
-                await tx.connection.exec_driver_sql("SELECT pg_advisory_xact_lock($1)", (_ADMISSION_LOCK,))
-                running, queued = await self.tables.running_count(tx.connection)
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", _ADMISSION_LOCK)
+                running, queued = await self.tables.running_count(conn)
                 # a queue that is not empty is served first, in priority order, by admission
                 free = 0 if queued else self.limits.max_concurrent_workflows - running
                 plan = self._decide_all(groups, states, now, free)
-                for a in plan.appends:
-                    outbox = plan.decided[a.stream_id].outbox
-                    tx.append(a.stream_id, a.events, a.expected_version, outbox=outbox)
-                await self.tables.write_many(tx.connection, plan.writes)
                 if direct is not None:
                     direct.expect(plan.expected)
-            return plan.decided, tx.message_ids
+                marked = direct.take_published() if direct is not None else []
+                result = await self.store.append_many(
+                    plan.appends,
+                    plan.outbox,
+                    also=self.tables.fragment(plan.writes),
+                    mark_published=marked,
+                    notify_outbox=direct is None,
+                    connection=conn,
+                )
+            if direct is not None:
+                direct.marked(marked)
+            return plan.decided, result.message_ids
         except BaseException:
             if direct is not None and plan is not None:
                 direct.forget(plan.expected)

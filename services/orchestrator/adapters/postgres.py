@@ -292,16 +292,16 @@ class Tables:
             out.append(WorkflowSummary(r[0], running, queued, Priority(r[2] or "medium"), r[4]))
         return out
 
-    async def running_count(self, conn: AsyncConnection) -> tuple[int, int]:
-        """(running, queued) workflows, read inside the caller's transaction."""
-        result = await conn.exec_driver_sql(
+    async def running_count(self, conn: Any) -> tuple[int, int]:
+        """(running, queued) workflows, read on the caller's driver connection (inside its
+        transaction, under the admission lock)."""
+        row = await conn.fetchrow(
             f"SELECT count(*) FILTER (WHERE current_state IN ('running', 'paused')),"  # noqa: S608
             " count(*) FILTER (WHERE current_state = 'pending'"
             " AND document->'resource_utilization'->>'queued' = 'true')"
             f" FROM {self.s}.workflow_read_model WHERE current_state = ANY($1::text[])",
-            (list(_ACTIVE),),
+            list(_ACTIVE),
         )
-        row = tuple(result.one())
         return int(row[0]), int(row[1])
 
 

@@ -185,3 +185,21 @@ async def test_load_streams_reads_many_streams_from_their_snapshots(store: Event
     assert loaded[unknown] == (None, [])
     whole = await store.load_streams([a], snapshots=False)
     assert [e.type for e in whole[a][1]] == ["A1", "A2", "A3"]
+
+
+async def test_append_many_on_a_callers_transaction_commits_and_rolls_back_with_it(
+    store: EventStore,
+) -> None:
+    kept, dropped = stream(), stream()
+    async with store.driver_transaction() as conn:
+        await store.append_many([StreamAppend(kept, events("K"), 0)], connection=conn)
+    with pytest.raises(RuntimeError):
+        async with store.driver_transaction() as conn:
+            await store.append_many([StreamAppend(dropped, events("D"), 0)], connection=conn)
+            raise RuntimeError("decided to give up")
+    assert await store.stream_version(kept) == 1
+    assert await store.stream_version(dropped) == 0
+    assert await store.head_position() == 1
+    with pytest.raises(ConcurrencyConflict):
+        async with store.driver_transaction() as conn:
+            await store.append_many([StreamAppend(kept, events("K2"), 0)], connection=conn)
