@@ -1,12 +1,12 @@
 """Orchestrator benchmark: the seed's 8-task shape (A -> B,C,D -> E -> F,G -> H) run by a real
-orchestrator over NATS + PostgreSQL with an in-process agent that completes at once.
+orchestrator over NATS + PostgreSQL, with an agent process that completes every task at once.
 
     .venv/bin/python bench/orchestrator.py [--burst 200] [--single 30]
 
 Prints one-workflow latency p50/p99 (submit -> terminal state in the read model), burst
 throughput, dispatch overhead p50/p99 (dependency completed -> next assignment received by the
-agent), CPU ms per task across all processes (this one: orchestrator + agent; nats-server;
-PostgreSQL and its backends), the rebuild time of a 10,000-event workflow and memory per
+agent), CPU ms per task across all processes (this one, which hosts the orchestrator; the agent;
+nats-server; PostgreSQL and its backends), the rebuild time of a 10,000-event workflow and memory per
 active workflow. ``--runs N`` repeats the measurements and prints the median of each figure.
 """
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import signal
@@ -109,10 +110,12 @@ async def agent_main(settings: Settings, out: Path) -> None:
             sends.append(bus.publish(bus.subjects.progress("core-services", a.workflow_id, a.task_id), u))
         await asyncio.gather(*sends)
 
+    # two pulls in flight, as an agent host with a capacity of two or more keeps
     await bus.consume_batch(
         StreamKind.TASKS, bus.subjects.agent_consumer("core-services"), handle,
-        TaskAssignment.model_validate_json, batch=64, fetch_timeout=0.2,
+        TaskAssignment.model_validate_json, batch=64, fetch_timeout=0.2, concurrency=2,
     )  # fmt: skip
+    gc.freeze()  # as run_service does once a service has started
     print("ready", flush=True)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
@@ -149,6 +152,7 @@ async def run(args: argparse.Namespace, nats_url: str, db: str, servers: list[in
         limits = Limits(max_concurrent_workflows=100, heartbeat_timeout_seconds=60)
         orch = Orchestrator(settings, limits=limits, relay_events=False, timer_interval=0.5)
         await orch.start()
+        gc.freeze()  # as run_service does once a service has started
         bus = await Bus.connect(settings, name="bench-submitter")
         await bus.ensure_agent_consumer("core-services", ack_wait=30, max_deliver=None)
         agent = await start_agent(settings)
