@@ -1,6 +1,12 @@
 """The constructor's planner run in-process for the submission answer (task count, duration,
 agents). Optional: without the constructor installed, or when planning fails, the answer
-leaves those fields empty and the constructor service still builds the real graph."""
+leaves those fields empty and the constructor service still builds the real graph.
+
+A usual request (a few dozen requirement texts) plans in about a millisecond and is planned
+on the event loop: in a worker thread the same pure-Python work would still hold the GIL, and
+every time the loop released it (a socket call, ``os.urandom``) the loop would wait up to the
+interpreter's 5 ms switch interval to get it back. Larger requests, whose plan grows with the
+number of requirements, run in a thread under the timeout, so they never stall the loop."""
 
 from __future__ import annotations
 
@@ -39,9 +45,10 @@ def _find_planner() -> Callable[[ComplexRequest], Any] | None:
 
 
 class Planner:
-    def __init__(self, enabled: bool = True, timeout: float = 2.0) -> None:
+    def __init__(self, enabled: bool = True, timeout: float = 2.0, inline_requirements: int = 32) -> None:
         self._fn = _find_planner() if enabled else None
         self.timeout = timeout
+        self.inline_requirements = inline_requirements
 
     @property
     def available(self) -> bool:
@@ -50,8 +57,13 @@ class Planner:
     async def summarize(self, request: ComplexRequest) -> PlanSummary:
         if self._fn is None:
             return PlanSummary()
+        size = sum(map(len, (request.requirements.functional, request.requirements.non_functional)))
+        size += len(request.requirements.constraints)
         try:
-            result = await asyncio.wait_for(asyncio.to_thread(self._fn, request), self.timeout)
+            if size <= self.inline_requirements:
+                result = self._fn(request)
+            else:
+                result = await asyncio.wait_for(asyncio.to_thread(self._fn, request), self.timeout)
         except Exception as exc:  # the plan is a courtesy preview; never fail a submission on it
             _log.info("plan preview unavailable", error=str(exc))
             return PlanSummary()
