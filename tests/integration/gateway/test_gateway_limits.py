@@ -96,3 +96,17 @@ def test_rate_limit_gives_429_with_retry_after(start_gateway, token_for, user):
         assert "rate limit" in limited.json()["detail"]
         # the limit is per user: someone else is unaffected
         assert http.get("/api/v1/workflows", headers=other).status_code == 200
+
+
+def test_status_reads_take_from_the_same_limit(start_gateway, token_for, user):
+    url = start_gateway(
+        TASKLOOM_RATE_LIMIT_PER_SECOND="0.2", TASKLOOM_RATE_LIMIT_BURST="4", TASKLOOM_PLAN_ON_SUBMIT="false"
+    )
+    headers = {"Authorization": f"Bearer {token_for(user('eager'), 'user')}"}
+    with httpx.Client(base_url=url, headers=headers) as http:
+        wf = http.post("/api/v1/workflows", json=SAMPLE_BODY).json()["workflow_id"]
+        codes = [http.get(f"/api/v1/workflows/{path}").status_code for path in (wf, "unknown-id", wf, wf, wf)]
+        assert codes == [200, 404, 200, 429, 429]
+        limited = http.get(f"/api/v1/workflows/{wf}")
+        assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
+        assert "rate limit" in limited.json()["detail"]
