@@ -31,6 +31,7 @@ __all__ = ["FEED_FAILED", "Feeds", "Frame", "Subscriber", "WorkflowFeed"]
 
 _log = get_logger(__name__)
 _IDLE_POLL_SECONDS = 5.0
+_UNSUBSCRIBING: set[asyncio.Task[None]] = set()
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +171,9 @@ class WorkflowFeed:
         """Unsubscribe and forget the feed (idempotent); current subscribers keep their queues."""
         if self._subscription is not None:
             subscription, self._subscription = self._subscription, None
-            asyncio.get_running_loop().create_task(_unsubscribe(subscription))
+            task = asyncio.get_running_loop().create_task(_unsubscribe(subscription))
+            _UNSUBSCRIBING.add(task)  # the loop holds tasks weakly
+            task.add_done_callback(_UNSUBSCRIBING.discard)
         if self._task is not None and not self._task.done() and self._task is not asyncio.current_task():
             self._task.cancel()
         self._on_done(self)
