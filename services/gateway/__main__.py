@@ -22,6 +22,8 @@ def main() -> None:
         port=settings.http_port,
         log_level="warning",
         access_log=False,
+        # uvicorn's "auto" is uvloop where installed (and httptools for HTTP), like run_loop
+        loop="auto" if settings.event_loop == "uvloop" else "asyncio",
         ws_max_size=1_048_576,
         # per-message deflate compresses every frame once per client: with hundreds of clients on
         # a workflow it costs more CPU than the rest of the fan-out; status frames are small JSON
