@@ -99,6 +99,8 @@ async def relay(stack, gateway_namespace):
         name=f"ws-{uuid.uuid4().hex}",
         poll_interval=0.05,
     )
+    # from the head on: a new relay would otherwise first republish every event already stored
+    await store.save_checkpoint(relay.name, await store.head_position())
     relay.start()
     try:
         yield store
