@@ -5,22 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from taskloom.contracts.events import WorkflowSubmitted
 from taskloom.contracts.messages import SubmitWorkflow
-from taskloom.contracts.subjects import Command, Subjects
 from taskloom.contracts.workflow import WorkflowState
-from taskloom.eventstore import (
-    ConcurrencyConflict,
-    DuplicateEventId,
-    EventStore,
-    OutboxMessage,
-    RecordedEvent,
-    StreamAppend,
-    StreamNotFound,
-)
+from taskloom.eventstore import EventStore, RecordedEvent, StreamNotFound
 from taskloom.orchestrator import queries
-from taskloom.orchestrator.adapters.postgres import Tables, Write, new_event
-from taskloom.orchestrator.domain import empty, evolve
+from taskloom.orchestrator.adapters.postgres import Tables
+from taskloom.orchestrator.submission import record_submission
 
 __all__ = ["History"]
 
@@ -32,7 +22,6 @@ class History:
         self.store = store
         self.namespace = namespace
         self.tables = Tables(store)
-        self.submit_subject = Subjects(namespace).command(Command.SUBMIT)
 
     async def migrate(self) -> None:
         """The read models ``record_submission`` writes to (the orchestrator's migrations; the
@@ -41,31 +30,8 @@ class History:
 
     async def record_submission(self, cmd: SubmitWorkflow) -> bool:
         """The ``WorkflowSubmitted`` event, its read-model row and the outbox command to the
-        constructor, as the orchestrator's ``record_submission`` stores them, but in ONE
-        statement (the store's ``append_many`` with the orchestrator's table writes fused in)
-        rather than a transaction of several round trips; ``False`` when it was already
-        recorded."""
-        event = WorkflowSubmitted(
-            event_id=cmd.message_id,
-            workflow_id=cmd.workflow_id,
-            occurred_at=cmd.timestamp,
-            owner=cmd.owner,
-            request=cmd.request,
-            callback_url=cmd.callback_url,
-            webhook_events=cmd.webhook_events,
-        )
-        state = evolve(empty(cmd.workflow_id), event)
-        outbox = OutboxMessage(cmd.message_id, self.submit_subject, cmd.model_dump_json().encode())
-        try:
-            await self.store.append_many(
-                [StreamAppend(cmd.workflow_id, [new_event(event)], 0)],
-                [outbox],
-                also=self.tables.fragment([Write(state, [event])]),
-            )
-        except (ConcurrencyConflict, DuplicateEventId):
-            # the stream exists: this command (or another with its workflow id) was stored before
-            return False
-        return True
+        constructor in one statement; ``False`` when it was already recorded."""
+        return await record_submission(self.store, cmd, self.namespace, tables=self.tables)
 
     async def events(self, workflow_id: str, after: int = 0, limit: int = 100) -> list[RecordedEvent]:
         return await self.store.read_stream(workflow_id, after + 1, after + limit)
