@@ -17,6 +17,22 @@ __all__ = ["Statements"]
 _EVENT_COLUMNS = "position, stream_id, version, event_id, type, data, metadata, recorded_at"
 
 
+def _outboxed(s: str, first: int, where: str = "") -> str:
+    """The CTE that stores outbox rows from four array parameters starting at ``$first``
+    (ids, subjects, payloads, headers as JSON text); ids already stored are skipped."""
+    ids, subjects, payloads, headers = (f"${first + i}" for i in range(4))
+    condition = f"\n    {where}" if where else ""
+    return f"""outboxed AS (
+    INSERT INTO {s}.outbox (message_id, subject, payload, headers)
+    SELECT o.message_id, o.subject, o.payload, o.headers::jsonb
+    FROM unnest({ids}::text[], {subjects}::text[], {payloads}::bytea[], {headers}::text[])
+         WITH ORDINALITY AS o(message_id, subject, payload, headers, n){condition}
+    ORDER BY o.n
+    ON CONFLICT (message_id) DO NOTHING
+    RETURNING message_id
+)"""
+
+
 @dataclass(frozen=True, slots=True)
 class Statements:
     schema: str
@@ -93,16 +109,7 @@ inserted AS (
     ORDER BY f.k
     RETURNING position
 ),
-outboxed AS (
-    INSERT INTO {s}.outbox (message_id, subject, payload, headers)
-    SELECT o.message_id, o.subject, o.payload, o.headers::jsonb
-    FROM unnest($7::text[], $8::text[], $9::bytea[], $10::text[])
-         WITH ORDINALITY AS o(message_id, subject, payload, headers, n)
-    WHERE EXISTS (SELECT 1 FROM accepted)
-    ORDER BY o.n
-    ON CONFLICT (message_id) DO NOTHING
-    RETURNING message_id
-)
+{_outboxed(s, 7, "WHERE EXISTS (SELECT 1 FROM accepted)")}
 SELECT
     (SELECT version FROM head) AS head_version,
     (SELECT count(*) FROM inserted) AS appended,
@@ -139,15 +146,7 @@ inserted AS (
     ORDER BY i.n
     RETURNING position
 ),
-outboxed AS (
-    INSERT INTO {s}.outbox (message_id, subject, payload, headers)
-    SELECT o.message_id, o.subject, o.payload, o.headers::jsonb
-    FROM unnest($7::text[], $8::text[], $9::bytea[], $10::text[])
-         WITH ORDINALITY AS o(message_id, subject, payload, headers, n)
-    ORDER BY o.n
-    ON CONFLICT (message_id) DO NOTHING
-    RETURNING message_id
-),
+{_outboxed(s, 7)},
 marked AS (
     -- rows a relay holds right now are left to it rather than waited for
     UPDATE {s}.outbox o
@@ -167,15 +166,7 @@ SELECT
     (SELECT count(*) FROM marked) AS marked
 """,
             add_outbox=f"""
-WITH outboxed AS (
-    INSERT INTO {s}.outbox (message_id, subject, payload, headers)
-    SELECT o.message_id, o.subject, o.payload, o.headers::jsonb
-    FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[])
-         WITH ORDINALITY AS o(message_id, subject, payload, headers, n)
-    ORDER BY o.n
-    ON CONFLICT (message_id) DO NOTHING
-    RETURNING message_id
-)
+WITH {_outboxed(s, 1)}
 SELECT ARRAY(SELECT message_id FROM outboxed) AS message_ids,
        CASE WHEN EXISTS (SELECT 1 FROM outboxed) THEN pg_notify($5, '') END AS notified
 """,

@@ -16,14 +16,13 @@ import contextlib
 import json
 import socket
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import httpx
-import nats
 import pytest
 import websockets
-from gateway_helpers import SAMPLE_BODY
+from gateway_helpers import SAMPLE_BODY, relayed_store
 from websockets.client import ClientProtocol
 from websockets.frames import Frame, Opcode
 from websockets.protocol import State
@@ -39,11 +38,9 @@ from taskloom.contracts.events import (
     WorkflowStarted,
 )
 from taskloom.contracts.graph import TaskGraph, TaskSpec
-from taskloom.contracts.subjects import Subjects
 from taskloom.contracts.workflow import WorkflowResult
-from taskloom.eventstore import EventRelay, EventStore, NewEvent
+from taskloom.eventstore import NewEvent
 from taskloom.infra import StackInfo
-from taskloom.settings import Settings
 
 BUFFER_FRAMES = 16
 BATCH = 8  # events appended at a time; the normal client catches up before the next batch
@@ -51,31 +48,6 @@ PROGRESS_EVENTS = 600  # ~8 KiB frames: several MiB, far more than the socket an
 PHASE = "p" * 8192
 DROPPED_METRIC = 'taskloom_gateway_websocket_dropped_total{reason="slow_client"}'
 WAIT = 30.0  # generous bound on any single wait, so a broken gateway fails instead of hanging
-
-
-@contextlib.asynccontextmanager
-async def relayed_store(stack: StackInfo, namespace: str) -> AsyncIterator[tuple[EventStore, EventRelay]]:
-    """The event store plus a real relay that publishes every append to NATS, as in production."""
-    settings = Settings(nats_url=stack.nats_url, database_url=stack.database_url, namespace=namespace)
-    store = EventStore.from_settings(settings)
-    nc = await nats.connect(stack.nats_url)
-    subjects = Subjects(namespace)
-    relay = EventRelay(
-        store,
-        nc.jetstream(),
-        lambda e: subjects.event(e.stream_id, e.type),
-        name=f"slow-{uuid.uuid4().hex}",
-        poll_interval=0.05,
-    )
-    # from the head on: a new relay would otherwise first republish every event already stored
-    await store.save_checkpoint(relay.name, await store.head_position())
-    relay.start()
-    try:
-        yield store, relay
-    finally:
-        await relay.stop()
-        await nc.drain()
-        await store.close()
 
 
 def workflow_events(wf: str) -> list[DomainEvent]:

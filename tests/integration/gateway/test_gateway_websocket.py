@@ -14,7 +14,7 @@ import uuid
 import httpx
 import pytest
 import websockets
-from gateway_helpers import SAMPLE_BODY
+from gateway_helpers import SAMPLE_BODY, relayed_store
 from websockets.exceptions import InvalidStatus
 
 from taskloom.contracts.events import (
@@ -26,10 +26,8 @@ from taskloom.contracts.events import (
     WorkflowStarted,
 )
 from taskloom.contracts.graph import TaskGraph, TaskSpec
-from taskloom.contracts.subjects import Subjects
 from taskloom.contracts.workflow import WorkflowResult
-from taskloom.eventstore import EventRelay, EventStore, NewEvent
-from taskloom.settings import Settings
+from taskloom.eventstore import NewEvent
 
 
 def ws_url(base: str, wf: str, **params: object) -> str:
@@ -86,28 +84,8 @@ async def collect(url: str, headers: dict[str, str]) -> tuple[list[dict], int | 
 
 @pytest.fixture
 async def relay(stack, gateway_namespace):
-    settings = Settings(nats_url=stack.nats_url, database_url=stack.database_url, namespace=gateway_namespace)
-    store = EventStore.from_settings(settings)
-    import nats
-
-    nc = await nats.connect(stack.nats_url)
-    subjects = Subjects(gateway_namespace)
-    relay = EventRelay(
-        store,
-        nc.jetstream(),
-        lambda e: subjects.event(e.stream_id, e.type),
-        name=f"ws-{uuid.uuid4().hex}",
-        poll_interval=0.05,
-    )
-    # from the head on: a new relay would otherwise first republish every event already stored
-    await store.save_checkpoint(relay.name, await store.head_position())
-    relay.start()
-    try:
+    async with relayed_store(stack, gateway_namespace) as (store, _):
         yield store
-    finally:
-        await relay.stop()
-        await nc.drain()
-        await store.close()
 
 
 async def test_replay_then_live_without_gaps_or_duplicates(gateway_url, token_for, user, relay):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import pytest
 from orch_helpers import AGENT
@@ -34,19 +34,28 @@ async def store(settings: Settings, schema: str) -> AsyncIterator[EventStore]:
 
 
 @pytest.fixture
-async def orchestrator(settings: Settings, schema: str) -> AsyncIterator[Orchestrator]:
-    o = Orchestrator(
-        settings,
-        schema=schema,
-        limits=Limits(heartbeat_timeout_seconds=30),
-        relay_events=False,
-        timer_interval=0.1,
-    )
-    await o.start()
+async def orchestrator_with(
+    settings: Settings, schema: str
+) -> AsyncIterator[Callable[[Limits], Awaitable[Orchestrator]]]:
+    """Starts an orchestrator in this process with the given limits (stopped after the test)."""
+    started: list[Orchestrator] = []
+
+    async def start(limits: Limits) -> Orchestrator:
+        o = Orchestrator(settings, schema=schema, limits=limits, relay_events=False, timer_interval=0.1)
+        await o.start()
+        started.append(o)
+        return o
+
     try:
-        yield o
+        yield start
     finally:
-        await o.stop()
+        for o in started:
+            await o.stop()
+
+
+@pytest.fixture
+async def orchestrator(orchestrator_with: Callable[[Limits], Awaitable[Orchestrator]]) -> Orchestrator:
+    return await orchestrator_with(Limits(heartbeat_timeout_seconds=30))
 
 
 @pytest.fixture

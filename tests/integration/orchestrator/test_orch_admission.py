@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-import pytest
 from orch_helpers import submit_graph, terminal, wait_for
 
 from taskloom.bus import Bus
@@ -19,25 +18,8 @@ from taskloom.eventstore import EventStore
 from taskloom.orchestrator import queries
 from taskloom.orchestrator.domain import Limits
 from taskloom.orchestrator.service import Orchestrator
-from taskloom.settings import Settings
 
 LIMIT = 2
-
-
-@pytest.fixture
-async def limited(settings: Settings, schema: str) -> AsyncIterator[Orchestrator]:
-    o = Orchestrator(
-        settings,
-        schema=schema,
-        limits=Limits(max_concurrent_workflows=LIMIT, heartbeat_timeout_seconds=30),
-        relay_events=False,
-        timer_interval=0.1,
-    )
-    await o.start()
-    try:
-        yield o
-    finally:
-        await o.stop()
 
 
 def graph(priority: Priority) -> TaskGraph:
@@ -52,8 +34,12 @@ def graph(priority: Priority) -> TaskGraph:
 
 
 async def test_a_burst_over_the_limit_is_queued_and_admitted_in_turn(
-    limited: Orchestrator, bus: Bus, store: EventStore, agents: object
+    orchestrator_with: Callable[[Limits], Awaitable[Orchestrator]],
+    bus: Bus,
+    store: EventStore,
+    agents: object,
 ) -> None:
+    await orchestrator_with(Limits(max_concurrent_workflows=LIMIT, heartbeat_timeout_seconds=30))
     agents("core-services", "complete")  # type: ignore[operator]
     first = [str(uuid.uuid4()) for _ in range(LIMIT)]
     for wf in first:
