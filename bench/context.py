@@ -164,9 +164,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-fsync", action="store_true", help="PostgreSQL without fsync (not durable)")
     args = parser.parse_args()
     base = Settings()
-    with Stack(base, durable=False) as stack, tempfile.TemporaryDirectory() as data_dir:
+    with Stack(base, durable=not args.no_fsync) as stack, tempfile.TemporaryDirectory() as data_dir:
         assert stack.info is not None
         name = f"taskloom_bench_ctx_{uuid.uuid4().hex[:8]}"
         db_url = create_database(stack.info.database_url, name)

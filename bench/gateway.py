@@ -387,9 +387,10 @@ def main() -> None:
     parser.add_argument("--ws-clients", type=int, default=500)
     parser.add_argument("--ws-events", type=int, default=40)
     parser.add_argument("--workers", type=int, default=2, help="gateway worker processes")
+    parser.add_argument("--no-fsync", action="store_true", help="PostgreSQL without fsync (not durable)")
     args = parser.parse_args()
     namespace = f"bench{uuid.uuid4().hex[:8]}"
-    with Stack(Settings(), durable=False) as stack:
+    with Stack(Settings(), durable=not args.no_fsync) as stack:
         assert stack.info is not None
         settings = Settings(
             nats_url=stack.info.nats_url, database_url=stack.info.database_url, namespace=namespace
