@@ -16,7 +16,7 @@ import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Final
+from typing import Any, Final
 
 from taskloom.contracts.events import WorkflowEvent
 from taskloom.contracts.subjects import Subjects
@@ -27,7 +27,6 @@ from taskloom.orchestrator.adapters.postgres import (
     SNAPSHOT_EVERY,
     Tables,
     Write,
-    load_workflow,
     load_workflows,
     new_event,
 )
@@ -143,12 +142,6 @@ class Processor:
                         fut.set_result(None)
 
     # --- one batch --------------------------------------------------------------------------
-    async def state_of(self, workflow_id: str, fresh: bool = False) -> Workflow:
-        state = None if fresh else self.cache.get(workflow_id)
-        if state is None:
-            state = await load_workflow(self.store, workflow_id)
-        return state
-
     async def process(self, items: Sequence[Item]) -> None:
         groups: dict[str, list[Item]] = {}
         for item in items:
@@ -189,24 +182,7 @@ class Processor:
                 # the common case (progress, commands, timers): decide from the cached states and
                 # commit events, outbox rows and table writes in ONE statement, one round trip
                 plan = self._decide_all(groups, states, now, 0)
-                if direct is not None:
-                    # announced before COMMIT: a relay cycle woken by the commit waits for the
-                    # fast path instead of publishing the same rows again
-                    direct.expect(plan.expected)
-                fragment = self.tables.fragment(plan.writes)
-                if not plan.appends and fragment is None:
-                    return plan.decided, ()
-                marked = direct.take_published() if direct is not None else []
-                result = await self.store.append_many(
-                    plan.appends,
-                    plan.outbox,
-                    also=fragment,
-                    mark_published=marked,
-                    notify_outbox=direct is None,
-                )
-                if direct is not None:
-                    direct.marked(marked)
-                return plan.decided, result.message_ids
+                return plan.decided, await self._write(plan, direct)
             async with self.store.driver_transaction() as conn:
                 # admission: the running count and the starts it allows are decided under a lock
                 await conn.execute("SELECT pg_advisory_xact_lock($1)", _ADMISSION_LOCK)
@@ -214,24 +190,37 @@ class Processor:
                 # a queue that is not empty is served first, in priority order, by admission
                 free = 0 if queued else self.limits.max_concurrent_workflows - running
                 plan = self._decide_all(groups, states, now, free)
-                if direct is not None:
-                    direct.expect(plan.expected)
-                marked = direct.take_published() if direct is not None else []
-                result = await self.store.append_many(
-                    plan.appends,
-                    plan.outbox,
-                    also=self.tables.fragment(plan.writes),
-                    mark_published=marked,
-                    notify_outbox=direct is None,
-                    connection=conn,
-                )
-            if direct is not None:
-                direct.marked(marked)
-            return plan.decided, result.message_ids
+                return plan.decided, await self._write(plan, direct, conn)
         except BaseException:
             if direct is not None and plan is not None:
                 direct.forget(plan.expected)
             raise
+
+    async def _write(
+        self, plan: _Plan, direct: DirectRelay | None, connection: Any = None
+    ) -> tuple[str, ...]:
+        """The plan's events, outbox rows and table writes in one statement (on ``connection``'s
+        transaction when given); returns the outbox ids stored."""
+        fragment = self.tables.fragment(plan.writes)
+        if not plan.appends and fragment is None:
+            return ()
+        marked: list[str] = []
+        if direct is not None:
+            # announced before COMMIT: a relay cycle that claims these rows waits for the fast
+            # path instead of publishing them again
+            direct.expect(plan.expected)
+            marked = direct.take_published()
+        result = await self.store.append_many(
+            plan.appends,
+            plan.outbox,
+            also=fragment,
+            mark_published=marked,
+            notify_outbox=direct is None,
+            connection=connection,
+        )
+        if direct is not None:
+            direct.marked(marked)
+        return result.message_ids
 
     def _decide_all(
         self, groups: dict[str, list[Item]], states: dict[str, Workflow], now: datetime, free: int

@@ -181,8 +181,9 @@ class Orchestrator:
             for wf, state in (await load_workflows(self.store, ids[i : i + 200])).items():
                 self.processor.cache[wf] = state
                 writes.append(Write(state, (), timers_for(state, self.limits, now)))
-            async with self.store.transaction() as tx:
-                await tables.write_many(tx.connection, writes)
+            fragment = tables.fragment(writes)
+            if fragment is not None:
+                await self.store.append_many([], also=fragment)
         self._admission.set()
         _log.info("orchestrator_recovered", workflows=len(ids))
         return len(ids)

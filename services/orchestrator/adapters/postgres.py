@@ -11,8 +11,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from taskloom.contracts.enums import Priority, WorkflowStateName
 from taskloom.contracts.events import TaskCompleted, TaskFailed, WorkflowEvent, parse_event
 from taskloom.eventstore import EventStore, Fragment, NewEvent, RecordedEvent, migrate
@@ -154,39 +152,11 @@ class Tables:
                     total_seconds = p.total_seconds + excluded.total_seconds
                 RETURNING 1
             )"""  # noqa: S608
-        self.write_batch = f"WITH {self.write_ctes}\n            SELECT 1"
 
     async def migrate(self) -> list[int]:
         return await migrate(self.store.engine, COMPONENT, MIGRATIONS_DIR, schema=self.store.schema)
 
     # --- inside a unit of work ----------------------------------------------------------------
-    async def write(
-        self,
-        conn: AsyncConnection,
-        state: Workflow,
-        events: Sequence[WorkflowEvent],
-        timers: Sequence[Timer],
-    ) -> None:
-        """Read models, result, timers and agent statistics of one decided workflow."""
-        await self.write_many(conn, [Write(state, events, timers)])
-
-    async def settle_timers(
-        self,
-        conn: AsyncConnection,
-        workflow_id: str,
-        fired: Sequence[tuple[str, datetime]],
-        wanted: Sequence[Timer],
-    ) -> None:
-        """A decision without events: drop the fired rows the state no longer needs."""
-        await self.write_many(conn, [Write(empty(workflow_id), (), wanted, fired, full=False)])
-
-    async def write_many(self, conn: AsyncConnection, writes: Sequence[Write]) -> None:
-        """Every table change of a batch of decisions (one per workflow) in ONE statement: the
-        cost of a batch is one round trip, not five per workflow."""
-        args = self.write_args(writes)
-        if args is not None:
-            await conn.exec_driver_sql(self.write_batch, args)
-
     def fragment(self, writes: Sequence[Write]) -> Fragment | None:
         """The same writes as CTEs to fuse into the event store's ``append_many`` statement:
         events, outbox rows and these tables then commit in one round trip."""
@@ -194,7 +164,7 @@ class Tables:
         return None if args is None else Fragment(self.write_ctes, args)
 
     def write_args(self, writes: Sequence[Write]) -> tuple[Any, ...] | None:
-        """The parameters of ``write_batch`` (None: the writes change nothing)."""
+        """The parameters of ``write_ctes`` (None: the writes change nothing)."""
         rm: list[list[Any]] = [[] for _ in range(9)]
         res: list[list[Any]] = [[], []]
         replaced: list[str] = []
