@@ -352,16 +352,19 @@ class Bus:
         backoff: Backoff | None = None,
         retry_on: Sequence[type[BaseException]] = (),
         dead_letter_source: str | None = None,
+        confirm_acks: bool = True,
     ) -> ConsumerHandle:
         """Run ``handler(parse(body), delivery)`` for every message of the durable consumer (see
         ``taskloom.bus.consumer`` for the outcome policy). ``batch`` messages are fetched at a time
         and handled in order; each of the ``concurrency`` workers fetches on its own. Keep
         ``batch`` × handler time under the ack wait, or use ``delivery.keep_alive()``.
         ``max_deliver`` defaults to the consumer's declared attempts; dead letters go to
-        ``subjects.dead_letter(dead_letter_source or stream_kind)``."""
+        ``subjects.dead_letter(dead_letter_source or stream_kind)``. ``fetch_timeout`` is how
+        long a standing pull request lives before it is renewed. ``confirm_acks=False`` sends
+        acks without waiting for the server's confirmation, for idempotent handlers."""
         return await self._start(
             stream_kind, durable, parse, handler, None, batch, concurrency, fetch_timeout,
-            max_deliver, backoff, retry_on, dead_letter_source,
+            max_deliver, backoff, retry_on, dead_letter_source, confirm_acks,
         )  # fmt: skip
 
     async def consume_batch(
@@ -378,6 +381,7 @@ class Bus:
         backoff: Backoff | None = None,
         retry_on: Sequence[type[BaseException]] = (),
         dead_letter_source: str | None = None,
+        confirm_acks: bool = True,
     ) -> ConsumerHandle:
         """Like ``consume``, but ``handler`` gets every parsed message of a fetch (up to ``batch``)
         as ``[(value, delivery), ...]``: returning acks each delivery it did not settle itself; a
@@ -385,7 +389,7 @@ class Bus:
         the poison message is dead-lettered."""
         return await self._start(
             stream_kind, durable, parse, None, handler, batch, concurrency, fetch_timeout,
-            max_deliver, backoff, retry_on, dead_letter_source,
+            max_deliver, backoff, retry_on, dead_letter_source, confirm_acks,
         )  # fmt: skip
 
     async def _start(
@@ -402,6 +406,7 @@ class Bus:
         backoff: Backoff | None,
         retry_on: Sequence[type[BaseException]],
         dead_letter_source: str | None,
+        confirm_acks: bool = True,
     ) -> ConsumerHandle:
         stream = self.stream_name(stream_kind)
         durable = self.subjects.consumer(durable)
@@ -432,6 +437,7 @@ class Bus:
             concurrency=concurrency,
             backoff=backoff,
             retry_on=retry_on,
+            confirm_acks=confirm_acks,
         )
         handle = loop.start()
         self._handles.append(handle)

@@ -3,7 +3,8 @@ message by the handler's outcome.
 
 Outcome policy (by exception type, see ``taskloom.bus.errors``):
 
-* handler returns → ack (confirmed by the server) every delivery it did not settle itself;
+* handler returns → ack every delivery it did not settle itself (confirmed by the server unless
+  the loop runs with ``confirm_acks=False``, for handlers that are idempotent anyway);
 * ``RetryableError`` (or a type listed in ``retry_on``) → nak with its ``delay``, or the
   exponential ``Backoff`` by delivery count; on the last allowed attempt → dead-letter;
 * ``PermanentError`` → dead-letter + ack; any other exception → the same, logged with traceback;
@@ -16,8 +17,10 @@ error, the deliveries it left unsettled are retried one at a time, so one poison
 dead-lettered alone instead of taking its neighbours with it. A batch handler must therefore be
 atomic or idempotent per message (the orchestrator folds a batch in one transaction).
 
-The loop never dies of a bad message or a broken connection: fetch timeouts are the idle state,
-other fetch errors are logged and retried with a bounded pause.
+Messages arrive through a standing pull (``_Window``) sized to what the workers can take, so
+a message is pushed the moment it is stored instead of waiting for the next fetch request.
+The loop never dies of a bad message or a broken connection: an expired pull is the idle state
+and is renewed, other failures are logged and retried with a bounded pause.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import contextlib
 import functools
 import json
 import random
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -114,6 +118,135 @@ class ConsumerHandle:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
+class _Window:
+    """A standing pull on a durable consumer, shared by a loop's workers.
+
+    Instead of one pull request per fetch, the window keeps pull requests open at the server
+    for as many messages as the loop has room for (``capacity``: batch x workers, counting the
+    messages being handled), so the server pushes each message the moment it is stored, several
+    at once when several wait, with no request on the path of a message. Room freed by finished
+    messages is requested again once it reaches half the capacity (or at once when no request
+    is open), so a slow handler never has more messages waiting for it than it could take:
+    a delivered message's ack wait runs while it waits here.
+
+    Each request expires after ``expires`` seconds (the server then answers 408 and the room is
+    requested again), which bounds how long a request lost with a connection or a restarted
+    server can go unnoticed. Requests are served oldest first, so each delivery is counted
+    against the oldest open one.
+    """
+
+    _GRACE = 0.25  # a request counts as open this long after its expiry unless the server says
+
+    def __init__(
+        self, js: JetStreamContext, stream: str, durable: str, capacity: int, expires: float
+    ) -> None:
+        self.nc = js._nc
+        prefix = getattr(js, "_prefix", "$JS.API")
+        self.subject = f"{prefix}.CONSUMER.MSG.NEXT.{stream}.{durable}"
+        self.capacity = capacity
+        self.expires = expires
+        self.buffer: deque[Msg] = deque()
+        self.taken = 0  # handed to workers and not finished yet
+        self._open: deque[list[float]] = deque()  # [local deadline, messages still owed], oldest first
+        self._waiters: list[asyncio.Future[None]] = []
+        self._inbox = ""
+        self._sub: Any = None
+        self._hold_until = 0.0
+
+    async def open(self) -> None:
+        self._inbox = self.nc.new_inbox()
+        # the window bounds what can arrive, so the subscription's own limits never drop a message
+        self._sub = await self.nc.subscribe(
+            self._inbox, cb=self._on_msg, pending_msgs_limit=0, pending_bytes_limit=0
+        )
+
+    async def close(self) -> None:
+        """Unsubscribe; messages delivered but never taken are handed back at once (nak)."""
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
+            self._sub = None
+        while self.buffer:
+            with contextlib.suppress(Exception):
+                await self.buffer.popleft().nak()
+
+    async def _on_msg(self, msg: Msg) -> None:
+        status = msg.headers.get("Status") if msg.headers else None
+        if status is None:
+            self._owed_one()
+            self.buffer.append(msg)
+        elif status in ("404", "408"):
+            # the oldest request ended (expired) with messages still owed: request them again
+            if self._open:
+                self._open.popleft()
+        elif status != "100":
+            # 409 and others (consumer deleted, leadership change, no JetStream answering):
+            # every request may be gone; ask again after a pause rather than in a tight loop
+            _log.info("bus_pull_ended", status=status, description=msg.headers.get("Description", ""))
+            self._open.clear()
+            self._hold_until = asyncio.get_running_loop().time() + min(self.expires, 1.0)
+        self.wake()
+
+    def _owed_one(self) -> None:
+        while self._open:
+            first = self._open[0]
+            if first[1] > 0:
+                first[1] -= 1
+                if first[1] <= 0:
+                    self._open.popleft()
+                return
+            self._open.popleft()
+
+    def owed(self) -> int:
+        """Messages the open requests may still deliver."""
+        now = asyncio.get_running_loop().time()
+        while self._open and self._open[0][0] <= now:
+            self._open.popleft()
+        return int(sum(o[1] for o in self._open))
+
+    async def top_up(self) -> None:
+        if self._hold_until and asyncio.get_running_loop().time() < self._hold_until:
+            return
+        owed = self.owed()
+        room = self.capacity - len(self.buffer) - self.taken - owed
+        if room <= 0 or (owed > 0 and room < max(1, self.capacity // 2)):
+            return
+        request = json.dumps({"batch": room, "expires": int(self.expires * 1e9)}).encode()
+        await self.nc.publish(self.subject, request, reply=self._inbox)
+        deadline = asyncio.get_running_loop().time() + self.expires + self._GRACE
+        self._open.append([deadline, room])
+
+    def take(self, n: int) -> list[Msg]:
+        msgs = [self.buffer.popleft() for _ in range(min(n, len(self.buffer)))]
+        self.taken += len(msgs)
+        return msgs
+
+    def release(self, n: int) -> None:
+        self.taken -= n
+
+    async def wait(self, timeout: float) -> None:  # noqa: ASYNC109 - an idle wait, not an I/O deadline
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        self._waiters.append(fut)
+        timer = loop.call_later(timeout, _resolve, fut)
+        try:
+            await fut
+        finally:
+            timer.cancel()
+            with contextlib.suppress(ValueError):
+                self._waiters.remove(fut)
+
+    def wake(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for fut in waiters:
+            _resolve(fut)
+
+
+def _resolve(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
 class PullLoop(Generic[T]):
     """The workers behind one ``ConsumerHandle``; built by ``Bus.consume``/``Bus.consume_batch``."""
 
@@ -135,6 +268,7 @@ class PullLoop(Generic[T]):
         backoff: Backoff | None = None,
         retry_on: Sequence[type[BaseException]] = (),
         ack_timeout: float = 5.0,
+        confirm_acks: bool = True,
     ) -> None:
         if (handler is None) == (batch_handler is None):
             raise ValueError("pass exactly one of handler / batch_handler")
@@ -155,14 +289,12 @@ class PullLoop(Generic[T]):
         self.backoff = backoff or Backoff()
         self.retry_on = tuple(retry_on)
         self.ack_timeout = ack_timeout
+        self.confirm_acks = confirm_acks
         self.log = _log.bind(stream=stream, consumer=durable)
         self.handle = ConsumerHandle(stream, durable, ConsumerStats(), asyncio.Event())
 
     def start(self) -> ConsumerHandle:
-        self.handle._tasks = [
-            asyncio.create_task(self._worker(), name=f"bus-consume-{self.durable}-{i}")
-            for i in range(self.concurrency)
-        ]
+        self.handle._tasks = [asyncio.create_task(self._run_workers(), name=f"bus-consume-{self.durable}")]
         self.log.info("bus_consumer_started", batch=self.batch, concurrency=self.concurrency)
         return self.handle
 
@@ -171,79 +303,52 @@ class PullLoop(Generic[T]):
         return self.handle._stopping
 
     # --- fetching --------------------------------------------------------------------------
-    async def _worker(self) -> None:
-        # each worker binds its own subscription (own inbox): concurrent fetches on one
-        # subscription would steal each other's replies
-        sub: JetStreamContext.PullSubscription | None = None
-        ready: list[Any] = []  # this worker's own inbox for no_wait pulls: [subject, subscription]
+    async def _worker(self, window: _Window) -> None:
         failures = 0
         try:
             while not self._stopping.is_set():
                 try:
-                    if sub is None:
-                        sub = await self.js.pull_subscribe_bind(self.durable, stream=self.stream)
-                    msgs = await self._fetch(sub, ready)
-                except TimeoutError:
-                    failures = 0  # nothing to do: the normal idle state
-                    continue
+                    await window.top_up()
+                    failures = 0
                 except Exception as exc:
                     failures += 1
                     self.log.warning("bus_fetch_failed", error=describe_error(exc), attempt=failures)
                     await self._pause(min(0.25 * 2**failures, 10.0))
                     continue
-                failures = 0
+                if not window.buffer:
+                    await window.wait(self.fetch_timeout)  # woken by a delivery or a stop
+                    continue
+                msgs = window.take(self.batch)
                 try:
                     await self._dispatch(msgs)
                 except Exception as exc:  # a bug in the loop itself must not kill the consumer
                     self.log.error("bus_dispatch_crashed", exc_info=exc)
+                finally:
+                    window.release(len(msgs))
         finally:
-            if sub is not None:
-                with contextlib.suppress(Exception):
-                    await sub.unsubscribe()
-            if ready:
-                with contextlib.suppress(Exception):
-                    await ready[1].unsubscribe()
             self.log.info("bus_consumer_stopped", **self.handle.stats.__dict__)
 
-    async def _fetch(self, sub: JetStreamContext.PullSubscription, ready: list[Any]) -> list[Msg]:
-        """Up to ``batch`` messages, returning as soon as one is there.
-
-        ``PullSubscription.fetch(n)`` may hold a lingering pull open until its timeout once the
-        first message arrived, waiting for the other ``n - 1``: an idle consumer then adds up to
-        ``fetch_timeout`` to a message's latency. So: wait for ONE message (a pull of one ends
-        with it), then, when its metadata says more are pending, take those with a ``no_wait``
-        pull, which the server answers at once."""
-        msgs = await sub.fetch(1, timeout=self.fetch_timeout)
-        if self.batch > 1:
-            # the delivery says how many more wait for this consumer: no extra pull when none
-            pending = msgs[0].metadata.num_pending or 0
-            if pending > 0:
-                msgs.extend(await self._ready(min(self.batch - 1, pending), ready))
-        return msgs
-
-    async def _ready(self, n: int, ready: list[Any]) -> list[Msg]:
-        nc = self.js._nc
-        if not ready:
-            inbox = nc.new_inbox()
-            ready.extend((inbox, await nc.subscribe(inbox)))
-        inbox, sub = ready
-        prefix = getattr(self.js, "_prefix", "$JS.API")
-        request = json.dumps({"batch": n, "no_wait": True}).encode()
-        await nc.publish(f"{prefix}.CONSUMER.MSG.NEXT.{self.stream}.{self.durable}", request, reply=inbox)
-        msgs: list[Msg] = []
-        deadline = asyncio.get_running_loop().time() + min(self.fetch_timeout, 2.0)
-        while len(msgs) < n:
-            left = deadline - asyncio.get_running_loop().time()
-            try:
-                msg = await sub.next_msg(timeout=max(left, 0.001))
-            except TimeoutError:
-                break  # a late answer waits in the inbox for the next call
-            if JetStreamContext.is_status_msg(msg):
-                if left <= 0 or (msg.headers or {}).get("Status") in ("404", "408", "409"):
+    async def _run_workers(self) -> None:
+        capacity = self.batch * self.concurrency
+        window = _Window(self.js, self.stream, self.durable, capacity, self.fetch_timeout)
+        stopping = self._stopping
+        waker = asyncio.create_task(self._wake_on_stop(window))
+        try:
+            while not stopping.is_set():
+                try:
+                    await window.open()
                     break
-                continue
-            msgs.append(msg)
-        return msgs
+                except Exception as exc:
+                    self.log.warning("bus_fetch_failed", error=describe_error(exc), attempt=1)
+                    await self._pause(1.0)
+            await asyncio.gather(*(self._worker(window) for _ in range(self.concurrency)))
+        finally:
+            waker.cancel()
+            await window.close()
+
+    async def _wake_on_stop(self, window: _Window) -> None:
+        await self._stopping.wait()
+        window.wake()
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -266,7 +371,11 @@ class PullLoop(Generic[T]):
 
     def _delivery(self, msg: Msg) -> Delivery:
         return Delivery(
-            msg, ack_wait=self.ack_wait, dead_letter=self._dead_letter, ack_timeout=self.ack_timeout
+            msg,
+            ack_wait=self.ack_wait,
+            dead_letter=self._dead_letter,
+            ack_timeout=self.ack_timeout,
+            confirm_ack=self.confirm_acks,
         )
 
     async def _admit(self, d: Delivery) -> tuple[bool, Any]:

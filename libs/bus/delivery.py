@@ -37,6 +37,7 @@ class Delivery:
         ack_wait: float,
         dead_letter: DeadLetterFn,
         ack_timeout: float = 5.0,
+        confirm_ack: bool = True,
     ) -> None:
         self.msg = msg
         meta = msg.metadata
@@ -49,6 +50,7 @@ class Delivery:
         self.outcome: Outcome | None = None
         self._dead_letter = dead_letter
         self._ack_timeout = ack_timeout
+        self._confirm_ack = confirm_ack
 
     # --- what was delivered --------------------------------------------------------------
     @property
@@ -80,9 +82,13 @@ class Delivery:
 
     async def ack(self) -> bool:
         """Acknowledge and wait for the server to confirm, so that a process stopped right after
-        never sees this message again. Returns whether the server confirmed."""
+        never sees this message again. Returns whether the server confirmed. A delivery of a
+        loop with ``confirm_acks=False`` sends the ack without waiting (one message instead of a
+        round trip): its handler tolerates the rare redelivery of an ack lost in transit."""
         if not self._settle("acked"):
             return False
+        if not self._confirm_ack:
+            return await self._send(self.msg.ack(), "ack")
         try:
             await self.msg.ack_sync(timeout=self._ack_timeout)
             return True

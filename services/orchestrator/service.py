@@ -202,9 +202,16 @@ class Orchestrator:
         await bus.ensure_consumer(
             StreamKind.PROGRESS, CONSUMERS["progress"], ack_wait=30, max_deliver=20, max_ack_pending=20_000
         )
+        # every input is idempotent (deduplicated by message id, or a no-op when repeated), so
+        # acks need not wait for the server's confirmation
         for kind in ("graphs", "commands"):
             await bus.consume_batch(
-                StreamKind(kind), CONSUMERS[kind], self._on_messages, parse_message, batch=self.batch
+                StreamKind(kind),
+                CONSUMERS[kind],
+                self._on_messages,
+                parse_message,
+                batch=self.batch,
+                confirm_acks=False,
             )
         await bus.consume_batch(
             StreamKind.PROGRESS,
@@ -214,6 +221,7 @@ class Orchestrator:
             batch=self.batch,
             concurrency=2,
             fetch_timeout=0.5,
+            confirm_acks=False,
         )
 
     async def _on_messages(self, batch: list[tuple[Any, Delivery]]) -> None:
