@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from taskloom.eventstore.errors import EventStoreError, RetryableError, StoreUnavailable
 
-__all__ = ["driver_connection", "pg_error", "translate_errors"]
+__all__ = ["PinnedConnection", "driver_connection", "pg_error", "translate_errors"]
 
 # SQLSTATE classes: 08 connection exception, 57P operator intervention (shutdown, crash
 # recovery), 53 insufficient resources; 40 is serialization failure / deadlock.
@@ -79,3 +79,49 @@ async def driver_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
             if isinstance(exc, asyncio.CancelledError) or _is_connection_failure(exc) or driver.is_closed():
                 await conn.invalidate()
             raise
+
+
+class PinnedConnection:
+    """One pooled connection held for as long as a serial writer runs (the orchestrator's
+    decision loop), so that its statements skip the pool's checkout and return. Users take turns
+    (``use()`` holds a lock); a connection that fails, or whose work was cancelled half-way, is
+    invalidated and replaced by the next ``use()``."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._conn: Any = None
+        self._driver: Any = None
+        self._lock = asyncio.Lock()
+
+    @asynccontextmanager
+    async def use(self) -> AsyncIterator[Any]:
+        async with self._lock:
+            if self._driver is None or self._driver.is_closed():
+                await self._drop(invalidate=self._conn is not None)
+                self._conn = await self._engine.connect()
+                self._driver = (await self._conn.get_raw_connection()).driver_connection
+            driver = self._driver
+            try:
+                yield driver
+            except BaseException as exc:
+                failed = (
+                    isinstance(exc, StoreUnavailable) or _is_connection_failure(exc) or driver.is_closed()
+                )
+                if isinstance(exc, asyncio.CancelledError) or failed:
+                    await self._drop(invalidate=True)
+                raise
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self._drop(invalidate=False)
+
+    async def _drop(self, *, invalidate: bool) -> None:
+        conn, self._conn, self._driver = self._conn, None, None
+        if conn is None:
+            return
+        try:
+            if invalidate:
+                await conn.invalidate()
+            await conn.close()
+        except Exception:  # noqa: S110 - a broken connection is being thrown away anyway
+            pass

@@ -44,7 +44,7 @@ from typing import Any, Final, Self
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from taskloom.eventstore._pg import driver_connection, pg_error, translate_errors
+from taskloom.eventstore._pg import PinnedConnection, driver_connection, pg_error, translate_errors
 from taskloom.eventstore.errors import ConcurrencyConflict, DuplicateEventId, StreamNotFound
 from taskloom.eventstore.migrator import migrate
 from taskloom.eventstore.models import (
@@ -149,6 +149,7 @@ class EventStore:
         self._owns_engine = owns_engine
         self._sql = Statements.for_schema(schema)
         self._fused_cache: dict[str, str] = {}
+        self._pinned = PinnedConnection(engine)
 
     # --- construction -----------------------------------------------------------------------
     @classmethod
@@ -188,6 +189,7 @@ class EventStore:
         return await migrate(self._engine, COMPONENT, MIGRATIONS_DIR, schema=self.schema)
 
     async def close(self) -> None:
+        await self._pinned.close()
         if self._owns_engine:
             await self._engine.dispose()
 
@@ -206,11 +208,21 @@ class EventStore:
             yield conn
 
     @asynccontextmanager
-    async def driver_transaction(self) -> AsyncIterator[Any]:
+    async def pinned(self) -> AsyncIterator[Any]:
+        """The store's one long-held driver connection, for a serial hot path that would
+        otherwise check a connection out of the pool for every statement (the orchestrator's
+        commits). Callers take turns; a failed connection is replaced on the next use."""
+        async with self._pinned.use() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def driver_transaction(self, *, pinned: bool = False) -> AsyncIterator[Any]:
         """A pooled driver connection inside a transaction (committed when the block ends,
         rolled back on an error), with driver errors translated into the store's own: for a
-        caller that reads under a lock and then writes with ``append_many(connection=...)``."""
-        async with translate_errors("transaction"), self.driver() as conn, conn.transaction():
+        caller that reads under a lock and then writes with ``append_many(connection=...)``.
+        ``pinned``: on the store's long-held connection (see ``pinned()``)."""
+        borrow = self.pinned() if pinned else self.driver()
+        async with translate_errors("transaction"), borrow as conn, conn.transaction():
             yield conn
 
     # --- writing ----------------------------------------------------------------------------

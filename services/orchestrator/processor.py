@@ -30,7 +30,16 @@ from taskloom.orchestrator.adapters.postgres import (
     load_workflows,
     new_event,
 )
-from taskloom.orchestrator.domain import Input, Limits, StartGraph, TimerFired, Workflow, decide, timers_for
+from taskloom.orchestrator.domain import (
+    Input,
+    Limits,
+    StartGraph,
+    TimerFired,
+    Workflow,
+    decide,
+    empty,
+    timers_for,
+)
 
 __all__ = ["Item", "Processor"]
 
@@ -146,12 +155,14 @@ class Processor:
         groups: dict[str, list[Item]] = {}
         for item in items:
             groups.setdefault(item.workflow_id, []).append(item)
+        reload: set[str] = set()
         for attempt in range(_CONFLICT_RETRIES):
             try:
-                decided, message_ids = await self._commit(groups)
+                decided, message_ids = await self._commit(groups, reload)
             except ConcurrencyConflict as conflict:
                 self.conflicts += 1
                 stale = [conflict.stream_id] if conflict.stream_id in groups else list(groups)
+                reload.update(stale)
                 for wf in stale:
                     self.cache.pop(wf, None)
                 _log.info("orchestrator_conflict_reload", workflow_id=conflict.stream_id, attempt=attempt)
@@ -161,7 +172,9 @@ class Processor:
             return
         raise ConcurrencyConflict(next(iter(groups)), None, -1)
 
-    async def _commit(self, groups: dict[str, list[Item]]) -> tuple[dict[str, _Decided], tuple[str, ...]]:
+    async def _commit(
+        self, groups: dict[str, list[Item]], reload: set[str]
+    ) -> tuple[dict[str, _Decided], tuple[str, ...]]:
         now = datetime.now(UTC)
         # a timer decision may append nothing and only delete rows: it must not act on a cache
         # another replica has overtaken
@@ -169,7 +182,13 @@ class Processor:
         missing: list[str] = []
         for wf, its in groups.items():
             cached = self.cache.get(wf)
-            if cached is None or any(isinstance(i.command, TimerFired) for i in its):
+            if cached is None and wf not in reload and isinstance(its[0].command, StartGraph):
+                # a graph for a workflow this process does not hold is almost always new: decide
+                # it from the empty state without a read. If its stream exists after all (a
+                # redelivery, a finished workflow), the append collides with the stored versions,
+                # nothing is kept, and the retry loads it (``reload``)
+                states[wf] = empty(wf)
+            elif cached is None or wf in reload or any(isinstance(i.command, TimerFired) for i in its):
                 missing.append(wf)
             else:
                 states[wf] = cached
@@ -182,8 +201,9 @@ class Processor:
                 # the common case (progress, commands, timers): decide from the cached states and
                 # commit events, outbox rows and table writes in ONE statement, one round trip
                 plan = self._decide_all(groups, states, now, 0)
-                return plan.decided, await self._write(plan, direct)
-            async with self.store.driver_transaction() as conn:
+                async with self.store.pinned() as conn:
+                    return plan.decided, await self._write(plan, direct, conn)
+            async with self.store.driver_transaction(pinned=True) as conn:
                 # admission: the running count and the starts it allows are decided under a lock
                 await conn.execute("SELECT pg_advisory_xact_lock($1)", _ADMISSION_LOCK)
                 running, queued = await self.tables.running_count(conn)
