@@ -33,6 +33,8 @@ version are settled by the unique index, and the loser re-checks with a fresh sn
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import re
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
@@ -216,13 +218,33 @@ class EventStore:
             yield conn
 
     @asynccontextmanager
-    async def driver_transaction(self, *, pinned: bool = False) -> AsyncIterator[Any]:
+    async def pinned_transaction(self, *, advisory_lock: int | None = None) -> AsyncIterator[Any]:
+        """A transaction on the store's long-held connection (see ``pinned()``), committed when
+        the block ends and rolled back on an error, with driver errors translated.
+        ``advisory_lock``: a transaction-scoped advisory lock taken in the same round trip as
+        the ``BEGIN``, for a caller that reads under a lock and then writes with
+        ``append_many(connection=...)``."""
+        begin = "BEGIN"
+        if advisory_lock is not None:
+            begin = f"BEGIN; SELECT pg_advisory_xact_lock({int(advisory_lock)})"
+        async with translate_errors("transaction"), self.pinned() as conn:
+            await conn.execute(begin)  # the simple protocol: both statements in one round trip
+            try:
+                yield conn
+            except BaseException as exc:
+                # a cancelled or broken connection is thrown away by pinned() instead
+                if not isinstance(exc, asyncio.CancelledError) and not conn.is_closed():
+                    with contextlib.suppress(Exception):
+                        await conn.execute("ROLLBACK")
+                raise
+            await conn.execute("COMMIT")
+
+    @asynccontextmanager
+    async def driver_transaction(self) -> AsyncIterator[Any]:
         """A pooled driver connection inside a transaction (committed when the block ends,
         rolled back on an error), with driver errors translated into the store's own: for a
-        caller that reads under a lock and then writes with ``append_many(connection=...)``.
-        ``pinned``: on the store's long-held connection (see ``pinned()``)."""
-        borrow = self.pinned() if pinned else self.driver()
-        async with translate_errors("transaction"), borrow as conn, conn.transaction():
+        caller that reads under a lock and then writes with ``append_many(connection=...)``."""
+        async with translate_errors("transaction"), self.driver() as conn, conn.transaction():
             yield conn
 
     # --- writing ----------------------------------------------------------------------------

@@ -203,9 +203,8 @@ class Processor:
                 plan = self._decide_all(groups, states, now, 0)
                 async with self.store.pinned() as conn:
                     return plan.decided, await self._write(plan, direct, conn)
-            async with self.store.driver_transaction(pinned=True) as conn:
-                # admission: the running count and the starts it allows are decided under a lock
-                await conn.execute("SELECT pg_advisory_xact_lock($1)", _ADMISSION_LOCK)
+            # admission: the running count and the starts it allows are decided under a lock
+            async with self.store.pinned_transaction(advisory_lock=_ADMISSION_LOCK) as conn:
                 running, queued = await self.tables.running_count(conn)
                 # a queue that is not empty is served first, in priority order, by admission
                 free = 0 if queued else self.limits.max_concurrent_workflows - running
