@@ -171,7 +171,8 @@ class _Window:
                 await self.buffer.popleft().nak()
 
     async def _on_msg(self, msg: Msg) -> None:
-        status = msg.headers.get("Status") if msg.headers else None
+        headers = msg.headers or {}
+        status = headers.get("Status")
         if status is None:
             self._owed_one()
             self.buffer.append(msg)
@@ -182,7 +183,7 @@ class _Window:
         elif status != "100":
             # 409 and others (consumer deleted, leadership change, no JetStream answering):
             # every request may be gone; ask again after a pause rather than in a tight loop
-            _log.info("bus_pull_ended", status=status, description=msg.headers.get("Description", ""))
+            _log.info("bus_pull_ended", status=status, description=headers.get("Description", ""))
             self._open.clear()
             self._hold_until = asyncio.get_running_loop().time() + min(self.expires, 1.0)
         self.wake()

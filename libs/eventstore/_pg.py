@@ -34,7 +34,9 @@ def pg_error(exc: BaseException) -> Any | None:
 
 
 def _is_connection_failure(exc: BaseException) -> bool:
-    if isinstance(exc, OSError | TimeoutError | asyncpg.InterfaceError | asyncpg.PostgresConnectionError):
+    # InternalClientError: the driver's protocol is out of step (a backend terminated under it)
+    broken = asyncpg.InterfaceError | asyncpg.PostgresConnectionError | asyncpg.InternalClientError
+    if isinstance(exc, OSError | TimeoutError | broken):
         return True
     if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
         return True

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
-from orch_helpers import submit_graph, terminal, wait_for
+from orch_helpers import submit_graph, terminal, wait_for, wait_until
 
 from taskloom.contracts.enums import ExecutionStrategyType, TaskStateName, WorkflowStateName
 from taskloom.contracts.events import parse_event
@@ -108,3 +109,24 @@ async def test_silent_agent_times_out_by_heartbeat(orchestrator, bus, store, age
     records = await queries.get_events(store, wf)
     reasons = [r.data["reason"] for r in records if r.type == "TaskTimedOut"]
     assert reasons == ["heartbeat", "heartbeat"]
+
+
+async def test_a_graph_for_a_finished_workflow_changes_nothing(orchestrator, bus, store, agents) -> None:
+    """A graph for a workflow the process does not hold is decided from the empty state without
+    a read; for a workflow that exists after all (here: finished, so no longer cached) the
+    append collides with its stored versions, nothing is kept, and the retry loads it."""
+    agents("core-services", "complete")
+    wf = str(uuid.uuid4())
+    await submit_graph(bus, wf, feature())
+    done = await wait_for(store, wf, terminal)
+    processor = orchestrator.processor
+    assert wf not in processor.cache
+    before = await queries.get_events(store, wf)
+    conflicts, batches = processor.conflicts, processor.batches
+    await submit_graph(bus, wf, feature())  # a new message id: not dropped as a redelivery
+    # the collision, then a successful decision on the loaded state (which appends nothing)
+    await wait_until(lambda: processor.conflicts > conflicts and processor.batches > batches, "reload")
+    await asyncio.sleep(0.3)  # room for a wrong second start to be committed
+    after = await queries.get_events(store, wf)
+    assert [r.event_id for r in after] == [r.event_id for r in before]
+    assert (await queries.get_workflow(store, wf)) == done
