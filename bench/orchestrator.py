@@ -1,13 +1,15 @@
 """Orchestrator benchmark: the seed's 8-task shape (A -> B,C,D -> E -> F,G -> H) run by a real
 orchestrator over NATS + PostgreSQL, with an agent process that completes every task at once.
 
-    .venv/bin/python bench/orchestrator.py [--burst 200] [--single 30]
+    .venv/bin/python bench/orchestrator.py [--burst 200] [--single 30] [--runs 5] [--no-relay]
 
 Prints one-workflow latency p50/p99 (submit -> terminal state in the read model), burst
 throughput, dispatch overhead p50/p99 (dependency completed -> next assignment received by the
 agent), CPU ms per task across all processes (this one, which hosts the orchestrator; the agent;
 nats-server; PostgreSQL and its backends), the rebuild time of a 10,000-event workflow and memory per
 active workflow. ``--runs N`` repeats the measurements and prints the median of each figure.
+The orchestrator runs as deployed, its event relay publishing every event to NATS;
+``--no-relay`` leaves that relay out to measure the engine alone.
 """
 
 from __future__ import annotations
@@ -162,7 +164,9 @@ async def run(args: argparse.Namespace, nats_url: str, db: str, servers: list[in
     if args:  # one indented block keeps the measurement steps together
         settings = Settings(nats_url=nats_url, database_url=db, namespace=f"b{uuid.uuid4().hex[:8]}")
         limits = Limits(max_concurrent_workflows=100, heartbeat_timeout_seconds=60)
-        orch = Orchestrator(settings, limits=limits, relay_events=False, timer_interval=0.5)
+        # as deployed: every event is also relayed to NATS (for WebSocket clients and the CLI)
+        # unless --no-relay measures the engine without that relay
+        orch = Orchestrator(settings, limits=limits, relay_events=not args.no_relay, timer_interval=0.5)
         await orch.start()
         gc.freeze()  # as run_service does once a service has started
         bus = await Bus.connect(settings, name="bench-submitter")
@@ -298,7 +302,11 @@ def report(args: argparse.Namespace, runs: list[dict[str, float]]) -> None:
     m = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
     label = f"median of {len(runs)} runs" if len(runs) > 1 else "one run"
     fsync = "off (not durable)" if args.no_fsync else "on"
-    print(f"--- orchestrator bench ({label}; PostgreSQL fsync {fsync}; {Settings().event_loop} loop) ---")
+    relay = "off" if args.no_relay else "on"
+    print(
+        f"--- orchestrator bench ({label}; PostgreSQL fsync {fsync}; event relay {relay};"
+        f" {Settings().event_loop} loop) ---"
+    )
     print(
         f"one workflow (8 tasks) end-to-end: p50 {m['single_p50']:.1f} ms, p99 {m['single_p99']:.1f} ms"
         f" (CPU of the orchestrator process: {m['single_cpu_ms']:.1f} ms per workflow)"
@@ -334,6 +342,7 @@ if __name__ == "__main__":
     p.add_argument("--single", type=int, default=30)
     p.add_argument("--runs", type=int, default=1)
     p.add_argument("--no-fsync", action="store_true", help="PostgreSQL without fsync (not durable)")
+    p.add_argument("--no-relay", action="store_true", help="without the event relay to NATS (engine only)")
     cli = p.parse_args()
     loop = Settings().event_loop  # the loop the services run on (TASKLOOM_EVENT_LOOP)
     with Stack(Settings(), durable=not cli.no_fsync) as stack:

@@ -1,9 +1,11 @@
 """The event relay: publishes every stored event, in position order, to a JetStream subject.
 
-It tails ``read_all`` from a checkpoint row named after the relay and advances it in the same
+It tails the events after a checkpoint row named after the relay and advances it in the same
 transaction that holds the checkpoint's row lock, so a second relay with the same name waits
 its turn instead of double-publishing, and a restarted relay resumes where the last one
-committed. Each message carries ``Nats-Msg-Id`` = ``event_id``: events published before a crash
+committed. A cycle is four round trips on a connection the relay keeps (begin, lock and read
+in one statement, checkpoint, commit), and ``coalesce`` lets the commits of a few milliseconds
+share one cycle. Each message carries ``Nats-Msg-Id`` = ``event_id``: events published before a crash
 but not yet checkpointed are published again and dropped by JetStream's duplicate window.
 """
 
@@ -16,7 +18,7 @@ from typing import Final
 
 from nats.js import JetStreamContext
 
-from taskloom.eventstore._pg import translate_errors
+from taskloom.eventstore._pg import PinnedConnection, translate_errors
 from taskloom.eventstore._wakeup import Wakeup
 from taskloom.eventstore.errors import RetryableError
 from taskloom.eventstore.models import RecordedEvent
@@ -55,6 +57,7 @@ class EventRelay:
         publish_timeout: float = 5.0,
         encode: Callable[[RecordedEvent], bytes] = RecordedEvent.to_json,
         extra_headers: Callable[[RecordedEvent], Mapping[str, str]] | None = None,
+        coalesce: float = 0.0,
     ) -> None:
         self._store = store
         self._js = js
@@ -66,7 +69,11 @@ class EventRelay:
         self.publish_timeout = publish_timeout
         self.encode = encode
         self.extra_headers = extra_headers
+        self.coalesce = coalesce
         self._wakeup = Wakeup(store.engine, self._sql.events_channel)
+        self._conn = PinnedConnection(store.engine)
+        self._ensured = False
+        self._running = False
         self._task: asyncio.Task[None] | None = None
         self.position = 0
         """The last position this relay checkpointed."""
@@ -76,15 +83,19 @@ class EventRelay:
 
     async def run(self) -> None:
         """Relay until cancelled; failures are logged and retried from the checkpoint."""
+        self._running = True
         try:
             while True:
                 try:
                     await self.catch_up()
                 except Exception as exc:
                     _log.warning("event_relay_cycle_failed", relay=self.name, error=str(exc))
-                await self._wakeup.wait(self.poll_interval)
+                if await self._wakeup.wait(self.poll_interval) and self.coalesce > 0:
+                    await asyncio.sleep(self.coalesce)  # let the commits right behind join in
         finally:
+            self._running = False
             await self._wakeup.close()
+            await self._conn.close()
 
     def start(self) -> asyncio.Task[None]:
         if self._task is None or self._task.done():
@@ -97,6 +108,11 @@ class EventRelay:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self.close()
+
+    async def close(self) -> None:
+        """Return the connection a started relay keeps (``stop()`` does this itself)."""
+        await self._conn.close()
 
     async def catch_up(self) -> int:
         """Publish everything after the checkpoint; returns how many events were published."""
@@ -110,14 +126,18 @@ class EventRelay:
     async def relay_batch(self) -> tuple[int, bool]:
         """Publish one batch after the checkpoint and advance it. Returns (published, whether a
         full batch was read, i.e. more may follow)."""
-        async with translate_errors(f"event relay {self.name!r}"), self._store.driver() as conn:
-            async with conn.transaction():
+        # a running relay keeps its connection; a one-off catch_up() borrows one from the pool
+        borrow = self._conn.use() if self._running else self._store.driver()
+        async with translate_errors(f"event relay {self.name!r}"), borrow as conn:
+            if not self._ensured:
                 await conn.execute(self._sql.checkpoint_ensure, self.name)
-                position = await conn.fetchval(self._sql.checkpoint_lock, self.name)
-                if position is None:
+                self._ensured = True
+            async with conn.transaction():
+                rows = await conn.fetch(self._sql.checkpoint_lock_read, self.name, self.batch_size)
+                if not rows:
                     return 0, False  # another relay of this name holds the checkpoint
-                rows = await conn.fetch(self._sql.read_all, position, self.batch_size)
-                events = [decode_event(r) for r in rows]
+                position = rows[0][8]
+                events = [decode_event(r) for r in rows if r[0] is not None]
                 done = await self._publish(events)
                 if done:
                     await conn.execute(self._sql.save_checkpoint, self.name, events[done - 1].position)
