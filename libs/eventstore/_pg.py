@@ -4,6 +4,7 @@ SQLAlchemy's pool, and translating driver errors into the store's typed errors."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from taskloom.eventstore.errors import EventStoreError, RetryableError, StoreUnavailable
 
-__all__ = ["PinnedConnection", "driver_connection", "pg_error", "translate_errors"]
+__all__ = ["PinnedConnection", "driver_connection", "pg_error", "raw_transaction", "translate_errors"]
 
 # SQLSTATE classes: 08 connection exception, 57P operator intervention (shutdown, crash
 # recovery), 53 insufficient resources; 40 is serialization failure / deadlock.
@@ -127,3 +128,20 @@ class PinnedConnection:
             await conn.close()
         except Exception:  # noqa: S110 - a broken connection is being thrown away anyway
             pass
+
+
+@asynccontextmanager
+async def raw_transaction(conn: Any, begin: str = "BEGIN") -> AsyncIterator[Any]:
+    """A transaction on a driver connection that opens with ``begin``, sent with the simple
+    protocol so that statements after the ``BEGIN`` (a lock, a ``SET LOCAL``) cost no round trip
+    of their own; committed when the block ends, rolled back on an error."""
+    await conn.execute(begin)
+    try:
+        yield conn
+    except BaseException as exc:
+        # a cancelled or broken connection is thrown away by its owner instead
+        if not isinstance(exc, asyncio.CancelledError) and not conn.is_closed():
+            with contextlib.suppress(Exception):
+                await conn.execute("ROLLBACK")
+        raise
+    await conn.execute("COMMIT")

@@ -33,8 +33,6 @@ version are settled by the unique index, and the loser re-checks with a fresh sn
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import re
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
@@ -46,7 +44,13 @@ from typing import Any, Final, Self
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from taskloom.eventstore._pg import PinnedConnection, driver_connection, pg_error, translate_errors
+from taskloom.eventstore._pg import (
+    PinnedConnection,
+    driver_connection,
+    pg_error,
+    raw_transaction,
+    translate_errors,
+)
 from taskloom.eventstore.errors import ConcurrencyConflict, DuplicateEventId, StreamNotFound
 from taskloom.eventstore.migrator import migrate
 from taskloom.eventstore.models import (
@@ -227,17 +231,8 @@ class EventStore:
         begin = "BEGIN"
         if advisory_lock is not None:
             begin = f"BEGIN; SELECT pg_advisory_xact_lock({int(advisory_lock)})"
-        async with translate_errors("transaction"), self.pinned() as conn:
-            await conn.execute(begin)  # the simple protocol: both statements in one round trip
-            try:
-                yield conn
-            except BaseException as exc:
-                # a cancelled or broken connection is thrown away by pinned() instead
-                if not isinstance(exc, asyncio.CancelledError) and not conn.is_closed():
-                    with contextlib.suppress(Exception):
-                        await conn.execute("ROLLBACK")
-                raise
-            await conn.execute("COMMIT")
+        async with translate_errors("transaction"), self.pinned() as conn, raw_transaction(conn, begin):
+            yield conn
 
     @asynccontextmanager
     async def driver_transaction(self) -> AsyncIterator[Any]:
