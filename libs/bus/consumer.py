@@ -30,6 +30,7 @@ import contextlib
 import functools
 import json
 import random
+import re
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -152,6 +153,7 @@ class _Window:
         self._inbox = ""
         self._sub: Any = None
         self._hold_until = 0.0
+        self.max_request = capacity
 
     async def open(self) -> None:
         self._inbox = self.nc.new_inbox()
@@ -183,9 +185,16 @@ class _Window:
         elif status != "100":
             # 409 and others (consumer deleted, leadership change, no JetStream answering):
             # every request may be gone; ask again after a pause rather than in a tight loop
-            _log.info("bus_pull_ended", status=status, description=headers.get("Description", ""))
+            description = headers.get("Description", "")
+            _log.info("bus_pull_ended", status=status, description=description)
             self._open.clear()
             self._hold_until = asyncio.get_running_loop().time() + min(self.expires, 1.0)
+            # a consumer declared with limits on requests: ask within them from now on
+            limit = _MAX_BATCH.search(description)
+            if limit is not None:
+                self.max_request = max(1, int(limit.group(1)))
+            elif "MaxRequestExpires" in description:
+                self.expires = max(self.expires / 2, 0.05)
         self.wake()
 
     def _owed_one(self) -> None:
@@ -212,6 +221,7 @@ class _Window:
         room = self.capacity - len(self.buffer) - self.taken - owed
         if room <= 0 or (owed > 0 and room < max(1, self.capacity // 2)):
             return
+        room = min(room, self.max_request)
         request = json.dumps({"batch": room, "expires": int(self.expires * 1e9)}).encode()
         await self.nc.publish(self.subject, request, reply=self._inbox)
         deadline = asyncio.get_running_loop().time() + self.expires + self._GRACE
@@ -241,6 +251,9 @@ class _Window:
         waiters, self._waiters = self._waiters, []
         for fut in waiters:
             _resolve(fut)
+
+
+_MAX_BATCH = re.compile(r"MaxRequestBatch of (\d+)")
 
 
 def _resolve(fut: asyncio.Future[None]) -> None:

@@ -6,6 +6,7 @@ still settle."""
 from __future__ import annotations
 
 import asyncio
+import json
 
 from bus_testkit import Ping, eventually, open_bus, ping
 
@@ -141,3 +142,26 @@ async def test_acks_without_confirmation_settle_the_messages(bus: Bus) -> None:
         return info.state.messages == 0  # a work queue drops what is acked
 
     await eventually(settled)
+
+
+async def test_a_consumer_that_limits_its_requests_is_still_consumed(bus: Bus) -> None:
+    stream = bus.stream_name(TASKS)
+    durable = bus.subjects.agent_consumer(AGENT)
+    config = {
+        "durable_name": durable,
+        "ack_policy": "explicit",
+        "filter_subject": bus.subjects.tasks(AGENT),
+        "max_batch": 2,  # the server refuses larger requests (409 Exceeded MaxRequestBatch of 2)
+    }
+    body = json.dumps({"stream_name": stream, "config": config}).encode()
+    reply = await bus.nc.request(f"$JS.API.CONSUMER.CREATE.{stream}.{durable}", body, timeout=5)
+    assert "error" not in json.loads(reply.data), reply.data
+    seen: list[int] = []
+
+    async def handler(value: Ping, delivery: Delivery) -> None:
+        seen.append(value.n)
+
+    await bus.consume(TASKS, durable, handler, parse, batch=8, fetch_timeout=0.5)
+    for n in range(12):
+        await bus.publish(bus.subjects.tasks(AGENT), ping(n))
+    await eventually(lambda: sorted(seen) == list(range(12)), timeout=10)
