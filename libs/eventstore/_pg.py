@@ -135,8 +135,8 @@ async def raw_transaction(conn: Any, begin: str = "BEGIN") -> AsyncIterator[Any]
     """A transaction on a driver connection that opens with ``begin``, sent with the simple
     protocol so that statements after the ``BEGIN`` (a lock, a ``SET LOCAL``) cost no round trip
     of their own; committed when the block ends, rolled back on an error."""
-    await conn.execute(begin)
     try:
+        await conn.execute(begin)  # a failure after its BEGIN (the lock) is rolled back below
         yield conn
     except BaseException as exc:
         # a cancelled or broken connection is thrown away by its owner instead

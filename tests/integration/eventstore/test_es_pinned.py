@@ -10,6 +10,7 @@ import asyncpg
 import pytest
 
 from taskloom.eventstore import EventStore, StoreUnavailable
+from taskloom.eventstore._pg import raw_transaction
 from taskloom.infra import StackInfo
 
 LOCK = 0x7465_7374_6C6F_636B
@@ -58,3 +59,12 @@ async def test_a_pinned_transaction_commits_rolls_back_and_holds_its_lock(
             assert not conn.is_in_transaction()  # the connection is clean for the next user
     finally:
         await watcher.close()
+
+
+async def test_a_transaction_whose_begin_fails_leaves_the_connection_clean(store: EventStore) -> None:
+    async with store.pinned() as conn:
+        with pytest.raises(asyncpg.DivisionByZeroError):
+            async with raw_transaction(conn, "BEGIN; SELECT 1 / 0"):  # fails after its BEGIN
+                raise AssertionError("the block must not run")
+        assert not conn.is_in_transaction()
+        assert await conn.fetchval("SELECT 2") == 2
