@@ -223,9 +223,15 @@ class _Window:
             return
         room = min(room, self.max_request)
         request = json.dumps({"batch": room, "expires": int(self.expires * 1e9)}).encode()
-        await self.nc.publish(self.subject, request, reply=self._inbox)
-        deadline = asyncio.get_running_loop().time() + self.expires + self._GRACE
-        self._open.append([deadline, room])
+        # counted before the send, so that another worker topping up meanwhile sees it
+        entry = [asyncio.get_running_loop().time() + self.expires + self._GRACE, float(room)]
+        self._open.append(entry)
+        try:
+            await self.nc.publish(self.subject, request, reply=self._inbox)
+        except BaseException:
+            with contextlib.suppress(ValueError):
+                self._open.remove(entry)
+            raise
 
     def take(self, n: int) -> list[Msg]:
         msgs = [self.buffer.popleft() for _ in range(min(n, len(self.buffer)))]
