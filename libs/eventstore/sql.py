@@ -58,7 +58,6 @@ class Statements:
     outbox_requeue: str
     outbox_pending: str
     checkpoint_ensure: str
-    checkpoint_lock: str
     checkpoint_lock_read: str
     outbox_channel: str
     events_channel: str
@@ -217,7 +216,6 @@ WHERE published_at IS NOT NULL AND published_at < now() - make_interval(secs => 
 WHERE published_at IS NOT NULL AND published_at >= $1""",
             outbox_pending=f"SELECT count(*) FROM {s}.outbox WHERE published_at IS NULL",
             checkpoint_ensure=f"INSERT INTO {s}.checkpoints (name) VALUES ($1) ON CONFLICT (name) DO NOTHING",
-            checkpoint_lock=f"SELECT position FROM {s}.checkpoints WHERE name = $1 FOR UPDATE SKIP LOCKED",
             # the checkpoint's row lock and the events after it in one round trip: no row when
             # another relay of this name holds the lock, one row of NULL events when none follow
             checkpoint_lock_read=f"""SELECT e.position, e.stream_id, e.version, e.event_id, e.type, e.data,
