@@ -36,7 +36,10 @@ class Wakeup:
         """Wait for a notification or ``seconds``; True when notified."""
         await self._ensure_listening()
         try:
-            await asyncio.wait_for(self._event.wait(), seconds)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that
+            # arrives just as the event is set, and the relay's loop would then never stop
+            async with asyncio.timeout(seconds):
+                await self._event.wait()
             return True
         except TimeoutError:
             return False

@@ -122,7 +122,9 @@ class WorkflowFeed:
             self._ready.set()
             while not self.projector.finished:
                 try:
-                    raw = await asyncio.wait_for(self._inbox.get(), _IDLE_POLL_SECONDS)
+                    # asyncio.timeout: wait_for may swallow the cancellation that stops the feed
+                    async with asyncio.timeout(_IDLE_POLL_SECONDS):
+                        raw = await self._inbox.get()
                 except TimeoutError:
                     if not self.subscribers:
                         return  # every client that was waiting for the feed went away

@@ -261,8 +261,10 @@ class Orchestrator:
     async def _admission_loop(self, tables: Tables) -> None:
         assert self.processor is not None
         while True:
+            # asyncio.timeout: wait_for may swallow the cancellation that stops this loop
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._admission.wait(), 2.0)
+                async with asyncio.timeout(2.0):
+                    await self._admission.wait()
             self._admission.clear()
             try:
                 chosen = admit(await tables.summaries(), self.limits)

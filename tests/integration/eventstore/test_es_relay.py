@@ -119,3 +119,23 @@ async def test_a_running_relay_follows_new_appends(
         assert [m.headers["Nats-Msg-Id"] for m in msgs] == ids  # type: ignore[index]
     finally:
         await relay.stop()
+
+
+async def test_a_relay_stops_even_when_woken_as_it_is_stopped(
+    store: EventStore, js: JetStreamContext, subjects: Subjects, events_stream: str
+) -> None:
+    """A wake-up and the stop's cancellation in the same loop turn: the cancellation must win.
+    (asyncio.wait_for on Python 3.11 returned the wake-up instead, and the loop never ended.)"""
+    relay = relay_for(store, js, subjects, poll_interval=60)
+    loop = relay.start()
+    await asyncio.sleep(0.3)  # listening, waiting for a notification
+    relay.notify()
+    stopping = asyncio.ensure_future(relay.stop())
+    await asyncio.wait({stopping, loop}, timeout=5, return_when=asyncio.ALL_COMPLETED)
+    try:
+        assert loop.done() and stopping.done()  # the relay's loop ended, and stop() with it
+    finally:
+        while not loop.done():  # a loop that swallowed its cancellation is cancelled again
+            loop.cancel()
+            await asyncio.wait({loop}, timeout=1)
+        await stopping

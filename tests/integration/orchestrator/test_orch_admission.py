@@ -70,3 +70,23 @@ async def test_a_burst_over_the_limit_is_queued_and_admitted_in_turn(
         running = sum(1 for s, e in spans.values() if s <= t < e)
         assert running <= LIMIT, f"{running} workflows running at {t}"
     assert spans[urgent][0] <= min(spans[wf][0] for wf in low), "priority order of admission"
+
+
+async def test_the_admission_loop_ends_when_woken_as_it_is_cancelled(
+    orchestrator_with: Callable[[Limits], Awaitable[Orchestrator]],
+) -> None:
+    """A finished workflow wakes the admission loop; a cancellation in the same loop turn (the
+    orchestrator stopping) must still end it: asyncio.wait_for on Python 3.11 swallowed it, and
+    stop() then waited for the loop forever."""
+    orchestrator = await orchestrator_with(Limits(max_concurrent_workflows=LIMIT))
+    [admission] = [t for t in orchestrator._tasks if t.get_name() == "orchestrator-admission"]
+    await asyncio.sleep(0.3)  # the loop waits for its event
+    orchestrator._admission.set()
+    admission.cancel()
+    await asyncio.wait({admission}, timeout=5)
+    try:
+        assert admission.done() and admission.cancelled()
+    finally:
+        while not admission.done():  # a loop that swallowed its cancellation is cancelled again
+            admission.cancel()
+            await asyncio.wait({admission}, timeout=1)
