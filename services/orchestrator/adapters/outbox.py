@@ -131,8 +131,10 @@ class DirectRelay(OutboxRelay):
             fut = self._direct.get(m.message_id)
             if fut is None:
                 continue
+            # asyncio.timeout: wait_for may swallow the cancellation that stops the relay
             with contextlib.suppress(TimeoutError):
-                done[m.message_id] = await asyncio.wait_for(asyncio.shield(fut), self.publish_timeout)
+                async with asyncio.timeout(self.publish_timeout):
+                    done[m.message_id] = await asyncio.shield(fut)
             if self._direct.get(m.message_id) is fut:
                 del self._direct[m.message_id]
             self._unmarked.pop(m.message_id, None)
