@@ -47,6 +47,14 @@ def _is_connection_failure(exc: BaseException) -> bool:
     return pg is not None and str(getattr(pg, "sqlstate", "")).startswith(_UNAVAILABLE_PREFIXES)
 
 
+def _broken(exc: BaseException, driver: Any) -> bool:
+    """Whether a connection whose work ended in ``exc`` must not serve anyone again: it failed
+    (raw, or already translated to ``StoreUnavailable``), closed, or was cancelled half-way."""
+    if isinstance(exc, asyncio.CancelledError | StoreUnavailable):
+        return True
+    return _is_connection_failure(exc) or bool(driver.is_closed())
+
+
 @asynccontextmanager
 async def translate_errors(action: str) -> AsyncIterator[None]:
     """Let the store's own errors through; turn everything the driver raises into one of them."""
@@ -79,7 +87,7 @@ async def driver_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
         try:
             yield driver
         except BaseException as exc:
-            if isinstance(exc, asyncio.CancelledError) or _is_connection_failure(exc) or driver.is_closed():
+            if _broken(exc, driver):
                 await conn.invalidate()
             raise
 
@@ -107,10 +115,7 @@ class PinnedConnection:
             try:
                 yield driver
             except BaseException as exc:
-                failed = (
-                    isinstance(exc, StoreUnavailable) or _is_connection_failure(exc) or driver.is_closed()
-                )
-                if isinstance(exc, asyncio.CancelledError) or failed:
+                if _broken(exc, driver):
                     await self._drop(invalidate=True)
                 raise
 

@@ -234,14 +234,6 @@ class EventStore:
         async with translate_errors("transaction"), self.pinned() as conn, raw_transaction(conn, begin):
             yield conn
 
-    @asynccontextmanager
-    async def driver_transaction(self) -> AsyncIterator[Any]:
-        """A pooled driver connection inside a transaction (committed when the block ends,
-        rolled back on an error), with driver errors translated into the store's own: for a
-        caller that reads under a lock and then writes with ``append_many(connection=...)``."""
-        async with translate_errors("transaction"), self.driver() as conn, conn.transaction():
-            yield conn
-
     # --- writing ----------------------------------------------------------------------------
     def _append_args(self, p: _PendingAppend) -> tuple[Any, ...]:
         events = p.events
@@ -309,8 +301,9 @@ class EventStore:
         (``DirectRelay``), marked in the same statement instead of by a relay cycle of their own.
         ``notify_outbox=False`` skips waking the relays for the new rows, for a caller that
         publishes them itself (the relays still find them on their next poll).
-        ``connection``: a driver connection (``driver()``) in a transaction of the caller's, for
-        a caller that reads under a lock first; the statement then commits with it.
+        ``connection``: a driver connection of the caller's (``pinned()``, or
+        ``pinned_transaction()`` for a caller that reads under a lock first, the statement then
+        committing with that transaction).
 
         Each stream's events take the versions after its ``expected_version``; when another
         writer got there first, the unique ``(stream_id, version)`` index rejects the whole

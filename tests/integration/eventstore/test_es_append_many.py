@@ -191,15 +191,15 @@ async def test_append_many_on_a_callers_transaction_commits_and_rolls_back_with_
     store: EventStore,
 ) -> None:
     kept, dropped = stream(), stream()
-    async with store.driver_transaction() as conn:
+    async with store.pinned_transaction() as conn:
         await store.append_many([StreamAppend(kept, events("K"), 0)], connection=conn)
     with pytest.raises(RuntimeError):
-        async with store.driver_transaction() as conn:
+        async with store.pinned_transaction() as conn:
             await store.append_many([StreamAppend(dropped, events("D"), 0)], connection=conn)
             raise RuntimeError("decided to give up")
     assert await store.stream_version(kept) == 1
     assert await store.stream_version(dropped) == 0
     assert await store.head_position() == 1
     with pytest.raises(ConcurrencyConflict):
-        async with store.driver_transaction() as conn:
+        async with store.pinned_transaction() as conn:
             await store.append_many([StreamAppend(kept, events("K2"), 0)], connection=conn)
