@@ -44,10 +44,11 @@ import psutil
 from taskloom.cli.devstack import ServiceProcess, free_port
 from taskloom.contracts.events import TaskProgressed
 from taskloom.contracts.subjects import Subjects
-from taskloom.eventstore import EventRelay, EventStore, NewEvent
+from taskloom.eventstore import EventStore, NewEvent
 from taskloom.gateway.config import GatewaySettings
 from taskloom.gateway.security import mint_token
 from taskloom.infra import Stack
+from taskloom.orchestrator.service import event_relay
 from taskloom.settings import Settings
 
 BODY = {
@@ -245,15 +246,8 @@ async def websocket_fanout(
     store = EventStore.from_settings(settings)
     nc = await nats.connect(settings.nats_url)
     subjects = Subjects(settings.namespace)
-    relay = EventRelay(
-        store,
-        nc.jetstream(),
-        lambda e: subjects.event(e.stream_id, e.type),
-        name=f"bench-{uuid.uuid4().hex}",
-        poll_interval=0.05,
-    )
-    # from the head on: a new relay would otherwise first republish every event already stored
-    await store.save_checkpoint(relay.name, await store.head_position())
+    relay = event_relay(store, nc.jetstream(), subjects, name=f"bench-{uuid.uuid4().hex}", poll_interval=0.05)
+    await relay.start_at_head()
     relay.start()
     committed: dict[int, float] = {}
     latencies: list[float] = []

@@ -99,6 +99,11 @@ class EventRelay:
             await self._wakeup.close()
             await self._conn.close()
 
+    async def start_at_head(self) -> None:
+        """Checkpoint this relay at the store's head, so that it publishes only what is appended
+        from now on (a new relay would otherwise first publish every event already stored)."""
+        await self._store.save_checkpoint(self.name, await self._store.head_position())
+
     def start(self) -> asyncio.Task[None]:
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self.run(), name=f"event-relay-{self.name}")

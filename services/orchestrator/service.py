@@ -24,7 +24,7 @@ from taskloom.contracts.messages import (
     ResumeWorkflow,
     parse_message,
 )
-from taskloom.contracts.subjects import Command
+from taskloom.contracts.subjects import Command, Subjects
 from taskloom.eventstore import EventRelay, EventStore, StoreUnavailable
 from taskloom.observability import get_logger
 from taskloom.orchestrator.adapters.outbox import DirectRelay
@@ -43,7 +43,7 @@ from taskloom.orchestrator.domain import (
 from taskloom.orchestrator.processor import Item, Processor
 from taskloom.settings import Settings
 
-__all__ = ["CONSUMERS", "Orchestrator"]
+__all__ = ["CONSUMERS", "Orchestrator", "event_relay"]
 
 _log = get_logger(__name__)
 CONSUMERS = {
@@ -52,6 +52,12 @@ CONSUMERS = {
     "progress": "orchestrator_progress",
 }
 _PROGRESS = TypeAdapter(ProgressUpdate)
+
+
+def event_relay(store: EventStore, js: Any, subjects: Subjects, *, name: str, **options: Any) -> EventRelay:
+    """The relay that publishes every stored event to ``<ns>.events.<workflow>.<type>``, for the
+    WebSocket stream and the NATS CLI (``options``: ``EventRelay``'s)."""
+    return EventRelay(store, js, lambda e: subjects.event(e.stream_id, e.type), name=name, **options)
 
 
 def to_item(message: Message) -> Item | None:
@@ -128,10 +134,10 @@ class Orchestrator:
         await self.recover(tables)
         self.outbox.start()
         if self.relay_events:
-            self.events = EventRelay(
+            self.events = event_relay(
                 self.store,
                 self.bus.js,
-                lambda e: subjects.event(e.stream_id, e.type),
+                subjects,
                 name=f"{self.settings.namespace}-{self.schema}-events",
                 poll_interval=0.5,
                 # the commits of a few milliseconds share one cycle: watchers see events a few

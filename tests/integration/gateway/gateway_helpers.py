@@ -11,6 +11,7 @@ import nats
 from taskloom.contracts.subjects import Subjects
 from taskloom.eventstore import EventRelay, EventStore
 from taskloom.infra import StackInfo
+from taskloom.orchestrator.service import event_relay
 from taskloom.settings import Settings
 
 SAMPLE_BODY = {
@@ -32,15 +33,8 @@ async def relayed_store(stack: StackInfo, namespace: str) -> AsyncIterator[tuple
     store = EventStore.from_settings(settings)
     nc = await nats.connect(stack.nats_url)
     subjects = Subjects(namespace)
-    relay = EventRelay(
-        store,
-        nc.jetstream(),
-        lambda e: subjects.event(e.stream_id, e.type),
-        name=f"test-{uuid.uuid4().hex}",
-        poll_interval=0.05,
-    )
-    # from the head on: a new relay would otherwise first republish every event already stored
-    await store.save_checkpoint(relay.name, await store.head_position())
+    relay = event_relay(store, nc.jetstream(), subjects, name=f"test-{uuid.uuid4().hex}", poll_interval=0.05)
+    await relay.start_at_head()
     relay.start()
     try:
         yield store, relay
