@@ -113,7 +113,7 @@ class WebhookDispatcher:
             await self._load_targets(conn, {e.stream_id for e in events})
             rows = []
             for event in events:
-                rows.extend(await self._deliveries_for(conn, event))
+                rows.extend(await self._deliveries_for(event))
             if rows:
                 await conn.executemany(
                     "insert into webhook_deliveries"
@@ -127,10 +127,8 @@ class WebhookDispatcher:
             )
         return len(events) == limit
 
-    async def _deliveries_for(
-        self, conn: asyncpg.Connection, event: RecordedEvent
-    ) -> list[tuple[str, int, str, str, bytes, str]]:
-        target = await self._target(conn, event.stream_id)
+    async def _deliveries_for(self, event: RecordedEvent) -> list[tuple[str, int, str, str, bytes, str]]:
+        target = self._targets.get(event.stream_id)  # looked up for the batch by _load_targets
         if target is None:
             return []
         url, wanted = target
@@ -143,7 +141,8 @@ class WebhookDispatcher:
 
     async def _load_targets(self, conn: asyncpg.Connection, workflow_ids: set[str]) -> None:
         """Look up the subscriptions of every workflow not seen before in one query (a busy
-        gateway sees hundreds of new workflows a second; one round trip each adds up)."""
+        gateway sees hundreds of new workflows a second; one round trip each adds up). A
+        subscription is stored before its workflow's first event, so a miss stays a miss."""
         unknown = [wf for wf in workflow_ids if wf not in self._targets]
         if not unknown:
             return
@@ -158,19 +157,6 @@ class WebhookDispatcher:
             self._targets[wf] = found.get(wf)
         while len(self._targets) > 100_000:
             self._targets.popitem(last=False)
-
-    async def _target(self, conn: asyncpg.Connection, workflow_id: str) -> tuple[str, frozenset[str]] | None:
-        # a subscription is stored before its workflow's first event, so a miss stays a miss
-        if workflow_id not in self._targets:
-            row = await conn.fetchrow(
-                "select url, events from webhook_subscriptions where workflow_id = $1 and namespace = $2",
-                workflow_id,
-                self.namespace,
-            )
-            self._targets[workflow_id] = None if row is None else (row["url"], frozenset(row["events"]))
-            if len(self._targets) > 100_000:
-                self._targets.popitem(last=False)
-        return self._targets[workflow_id]
 
     async def _projector(self, event: RecordedEvent) -> FrameProjector:
         wf = event.stream_id
