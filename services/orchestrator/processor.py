@@ -215,11 +215,10 @@ class Processor:
                 direct.forget(plan.expected)
             raise
 
-    async def _write(
-        self, plan: _Plan, direct: DirectRelay | None, connection: Any = None
-    ) -> tuple[str, ...]:
-        """The plan's events, outbox rows and table writes in one statement (on ``connection``'s
-        transaction when given); returns the outbox ids stored."""
+    async def _write(self, plan: _Plan, direct: DirectRelay | None, connection: Any) -> tuple[str, ...]:
+        """The plan's events, outbox rows and table writes in one statement on ``connection``
+        (committing on its own, or with the transaction the connection is in); returns the
+        outbox ids stored."""
         fragment = self.tables.fragment(plan.writes)
         if not plan.appends and fragment is None:
             return ()
