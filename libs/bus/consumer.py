@@ -137,6 +137,7 @@ class _Window:
     """
 
     _GRACE = 0.25  # a request counts as open this long after its expiry unless the server says
+    _ARRIVING = 0.01  # the longest wait for messages the server said are on their way
 
     def __init__(
         self, js: JetStreamContext, stream: str, durable: str, capacity: int, expires: float
@@ -233,10 +234,25 @@ class _Window:
                 self._open.remove(entry)
             raise
 
-    def take(self, n: int) -> list[Msg]:
+    async def take(self, n: int) -> list[Msg]:
+        """Up to ``n`` messages: those delivered, and those the server still held for this
+        consumer when it sent the last of them, which an open request is bringing right behind
+        (so messages that were waiting together are handled together). Empty when another
+        worker took them first."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._ARRIVING
+        while 0 < len(self.buffer) < self._expected(n) and (left := deadline - loop.time()) > 0:
+            await self.wait(left)
         msgs = [self.buffer.popleft() for _ in range(min(n, len(self.buffer)))]
         self.taken += len(msgs)
         return msgs
+
+    def _expected(self, n: int) -> int:
+        try:
+            pending = self.buffer[-1].metadata.num_pending or 0
+        except Exception:  # not a JetStream delivery's reply subject: nothing known
+            pending = 0
+        return min(n, len(self.buffer) + min(pending, self.owed()))
 
     def release(self, n: int) -> None:
         self.taken -= n
@@ -338,7 +354,9 @@ class PullLoop(Generic[T]):
                 if not window.buffer:
                     await window.wait(self.fetch_timeout)  # woken by a delivery or a stop
                     continue
-                msgs = window.take(self.batch)
+                msgs = await window.take(self.batch)
+                if not msgs:
+                    continue
                 try:
                     await self._dispatch(msgs)
                 except Exception as exc:  # a bug in the loop itself must not kill the consumer
