@@ -50,7 +50,8 @@ fmt: install ## format the code and fix what ruff can
 schemas: install ## regenerate the committed JSON Schemas of the contracts
 	$(PY) -m taskloom.contracts libs/contracts/schemas
 
-bench: install ## run every benchmark and print its figures
+bench: install ## run every benchmark and print its figures (Celery's anchor too, with Redis)
+	@$(PIP) install -q -e '.[dev,anchors]'
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean: ## remove the virtualenv, build output and the embedded stack's data
