@@ -72,6 +72,14 @@ class Settings(BaseSettings):
         pattern=r"^[a-z_][a-z0-9_]{0,62}$",
         description="PostgreSQL schema of the orchestrator's event store and tables",
     )
+    event_relay: Literal["process", "inline", "off"] = Field(
+        default="process",
+        description=(
+            "Where the orchestrator publishes its stored events to <ns>.events.<wf>.<type>: a child"
+            " process of its own (off its event loop, on another core), inside its own event loop,"
+            " or not at all (another process relays them)"
+        ),
+    )
     outbox_retention_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     dedup_window_seconds: int = Field(default=120, ge=1, le=86400)
     heartbeat_timeout_seconds: float = Field(default=30.0, gt=0)

@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import TypeAdapter
 
@@ -41,6 +41,7 @@ from taskloom.orchestrator.domain import (
     timers_for,
 )
 from taskloom.orchestrator.processor import Item, Processor
+from taskloom.orchestrator.relay import RELAY_OPTIONS, EventRelayProcess
 from taskloom.settings import Settings
 
 __all__ = ["CONSUMERS", "Orchestrator", "event_relay"]
@@ -93,20 +94,22 @@ class Orchestrator:
         schema: str = "public",
         limits: Limits | None = None,
         timer_interval: float = 0.25,
-        relay_events: bool = True,
+        event_relay: Literal["process", "inline", "off"] | None = None,
         batch: int = 256,
     ) -> None:
         self.settings = settings
         self.schema = schema
         self.limits = limits or Limits.from_settings(settings)
         self.timer_interval = timer_interval
-        self.relay_events = relay_events
+        self.event_relay = event_relay or settings.event_relay
+        """Where stored events are published to NATS (``Settings.event_relay``)."""
         self.batch = batch
         self.store: EventStore | None = None
         self.bus: Bus | None = None
         self.processor: Processor | None = None
         self.outbox: DirectRelay | None = None
         self.events: EventRelay | None = None
+        self.events_process: EventRelayProcess | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._admission = asyncio.Event()
 
@@ -133,18 +136,13 @@ class Orchestrator:
         self.processor.start()
         await self.recover(tables)
         self.outbox.start()
-        if self.relay_events:
-            self.events = event_relay(
-                self.store,
-                self.bus.js,
-                subjects,
-                name=f"{self.settings.namespace}-{self.schema}-events",
-                poll_interval=0.5,
-                # the commits of a few milliseconds share one cycle: watchers see events a few
-                # ms later, and a workflow's steps cost one relay cycle each only when apart
-                coalesce=0.005,
-            )
+        relay_name = f"{self.settings.namespace}-{self.schema}-events"
+        if self.event_relay == "inline":
+            self.events = event_relay(self.store, self.bus.js, subjects, name=relay_name, **RELAY_OPTIONS)
             self.events.start()
+        elif self.event_relay == "process":
+            self.events_process = EventRelayProcess(self.settings, schema=self.schema, name=relay_name)
+            self.events_process.start()
         await self._consume(subjects)
         self._tasks.append(asyncio.create_task(self._timer_loop(tables), name="orchestrator-timers"))
         self._tasks.append(asyncio.create_task(self._admission_loop(tables), name="orchestrator-admission"))
@@ -158,7 +156,7 @@ class Orchestrator:
         for t in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
-        for relay in (self.outbox, self.events):
+        for relay in (self.outbox, self.events, self.events_process):
             if relay is not None:
                 await relay.stop()
         if self.processor is not None:

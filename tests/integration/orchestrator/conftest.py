@@ -41,7 +41,7 @@ async def orchestrator_with(
     started: list[Orchestrator] = []
 
     async def start(limits: Limits) -> Orchestrator:
-        o = Orchestrator(settings, schema=schema, limits=limits, relay_events=False, timer_interval=0.1)
+        o = Orchestrator(settings, schema=schema, limits=limits, event_relay="off", timer_interval=0.1)
         await o.start()
         started.append(o)
         return o
