@@ -47,7 +47,7 @@ from taskloom.bus.errors import (
     RequestTimeout,
 )
 from taskloom.bus.topology import StreamKind, Topology
-from taskloom.contracts.subjects import Subjects
+from taskloom.contracts.subjects import Subjects, inbox_prefix
 from taskloom.observability import get_logger
 from taskloom.settings import Settings
 
@@ -149,6 +149,8 @@ class Bus:
                     name=name,
                     user=user,
                     password=password,
+                    # replies under this user's own prefix: the only inbox its rights let it read
+                    inbox_prefix=inbox_prefix(user or urlsplit(url).username),
                     allow_reconnect=True,
                     max_reconnect_attempts=-1,
                     reconnect_time_wait=reconnect_wait,  # type: ignore[arg-type]

@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["Command", "Subjects", "registry_key", "token"]
+__all__ = ["DEFAULT_INBOX_PREFIX", "Command", "Subjects", "inbox_prefix", "registry_key", "token"]
 
 _TOKEN_BAD = re.compile(r"[^A-Za-z0-9_\-]")
 
@@ -140,6 +140,16 @@ class Subjects:
     @property
     def agents_bucket(self) -> str:
         return _name(f"{self.namespace}_agents")
+
+
+DEFAULT_INBOX_PREFIX = "_INBOX"
+
+
+def inbox_prefix(user: str | None) -> str:
+    """Where a client of NATS user ``user`` receives replies: ``_INBOX_<user>``, so that the
+    server can let each user subscribe to its own replies only (``_INBOX_<user>.>``) and nobody
+    reads another's (a context answer meant for one agent, say). Without a user: ``_INBOX``."""
+    return f"{DEFAULT_INBOX_PREFIX}_{token(user)}" if user else DEFAULT_INBOX_PREFIX
 
 
 def registry_key(agent_id: str, instance_id: str) -> str:

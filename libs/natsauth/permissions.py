@@ -14,7 +14,7 @@ from typing import Any
 
 from taskloom.bus.topology import StreamKind
 from taskloom.contracts.enums import BUILTIN_AGENTS
-from taskloom.contracts.subjects import Command, Subjects, registry_key
+from taskloom.contracts.subjects import Command, Subjects, inbox_prefix, registry_key
 
 __all__ = [
     "ADMIN_USER",
@@ -169,8 +169,8 @@ def _watch_api(stream: str) -> list[str]:
     return [f"$JS.API.CONSUMER.CREATE.{stream}", *_consumer_api(stream, "*"), f"$JS.FC.{stream}.>"]
 
 
-def _common(s: Subjects, manage_streams: bool) -> Permissions:
-    """What every service user needs: JetStream info, KV reads, replies, dead-lettering."""
+def _common(s: Subjects, manage_streams: bool, user: str) -> Permissions:
+    """What every service user needs: JetStream info, KV reads, its replies, dead-lettering."""
     kv = _kv_stream(s)
     pub = [
         "$JS.API.INFO",
@@ -187,8 +187,9 @@ def _common(s: Subjects, manage_streams: bool) -> Permissions:
     return Permissions(
         publish_allow=tuple(pub),
         publish_deny=DENIED_JS_API,
-        # replies to this client's own requests, JetStream publish acks and pull batches
-        subscribe_allow=("_INBOX.>",),
+        # replies to this user's own requests, JetStream publish acks and pull batches: under
+        # its own inbox prefix (clients connect with it), never another user's
+        subscribe_allow=(f"{inbox_prefix(user)}.>",),
     )
 
 
@@ -197,7 +198,6 @@ def _common(s: Subjects, manage_streams: bool) -> Permissions:
 
 def service_permissions(s: Subjects, service: str) -> Permissions:
     """The rights of one platform service (``gateway``, ``constructor``, ``orchestrator``, ``context``)."""
-    common = _common(s, manage_streams=True)
     if service == "gateway":
         own = Permissions(
             publish_allow=(
@@ -242,12 +242,12 @@ def service_permissions(s: Subjects, service: str) -> Permissions:
         )
     else:
         raise ValueError(f"unknown service {service!r}; expected one of {', '.join(SERVICES)}")
-    return common.merged(own)
+    return _common(s, manage_streams=True, user=service).merged(own)
 
 
-def agent_common_permissions(s: Subjects) -> Permissions:
-    """What any agent group needs whatever agents it hosts."""
-    common = _common(s, manage_streams=False)
+def agent_common_permissions(s: Subjects, user: str) -> Permissions:
+    """What any agent group (NATS user ``user``) needs whatever agents it hosts."""
+    common = _common(s, manage_streams=False, user=user)
     own = Permissions(
         publish_allow=(
             s.command(Command.COLLABORATE),
@@ -277,11 +277,12 @@ def agent_permissions(s: Subjects, agent_id: str) -> Permissions:
     )
 
 
-def agent_group_permissions(s: Subjects, agent_ids: Sequence[str]) -> Permissions:
-    """The rights of a process group hosting exactly ``agent_ids``."""
+def agent_group_permissions(s: Subjects, group: str, agent_ids: Sequence[str]) -> Permissions:
+    """The rights of the process group ``group`` hosting exactly ``agent_ids``."""
     if not agent_ids:
         raise ValueError("an agent group hosts at least one agent")
-    return agent_common_permissions(s).merged(*(agent_permissions(s, a) for a in agent_ids))
+    common = agent_common_permissions(s, agent_group_user(group))
+    return common.merged(*(agent_permissions(s, a) for a in agent_ids))
 
 
 def admin_permissions() -> Permissions:
@@ -295,7 +296,7 @@ def users_for(
     """Every user of one installation: the platform services, one per agent group, the admin."""
     users = [NatsUser(name, service_permissions(s, name)) for name in SERVICES]
     users += [
-        NatsUser(agent_group_user(group), agent_group_permissions(s, ids))
+        NatsUser(agent_group_user(group), agent_group_permissions(s, group, ids))
         for group, ids in agent_groups.items()
     ]
     if admin:

@@ -8,7 +8,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from taskloom.contracts.subjects import Subjects
+from taskloom.contracts.subjects import Subjects, token
 from taskloom.natsauth.permissions import (
     ADMIN_USER,
     SERVICES,
@@ -37,7 +37,9 @@ __all__ = [
 # names, and the namespace is upper-cased in stream names.
 _NS_SENTINEL = "nsplaceholder"
 _AGENT_SENTINEL = "Agent-Placeholder"
+_USER_SENTINEL = "userplaceholder"  # an agent group's user, in its inbox prefix
 CHART_PLACEHOLDERS: dict[str, str] = {
+    _USER_SENTINEL: "@user@",
     "Agent_Placeholder": "@agent_name@",
     _AGENT_SENTINEL: "@agent@",
     _NS_SENTINEL.upper(): "@NS@",
@@ -121,7 +123,7 @@ def chart_permissions() -> dict[str, Any]:
     s = Subjects(_NS_SENTINEL)
     raw = {
         "services": {name: service_permissions(s, name).as_config() for name in SERVICES},
-        "agentGroup": agent_common_permissions(s).as_config(),
+        "agentGroup": agent_common_permissions(s, _USER_SENTINEL).as_config(),
         "agent": agent_permissions(s, _AGENT_SENTINEL).as_config(),
         "admin": {"user": ADMIN_USER, "permissions": admin_permissions().as_config()},
     }
@@ -132,9 +134,13 @@ def chart_permissions() -> dict[str, Any]:
     return result
 
 
-def expand_placeholders(config: Any, namespace: str, agent_id: str | None = None) -> Any:
+def expand_placeholders(
+    config: Any, namespace: str, agent_id: str | None = None, user: str | None = None
+) -> Any:
     """Fill the chart placeholders in (part of) ``chart_permissions()`` the way the chart does."""
     text = json.dumps(config).replace("@NS@", namespace.upper()).replace("@ns@", namespace)
+    if user is not None:
+        text = text.replace("@user@", token(user))
     if agent_id is not None:
         name = "".join(c if c.isalnum() or c == "_" else "_" for c in agent_id)
         text = text.replace("@agent_name@", name).replace("@agent@", agent_id)

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import nats
 from nats.aio.client import Client as NATS
@@ -37,7 +38,7 @@ from taskloom.contracts.context import (
     ReloadPolicyReply,
     ReloadPolicyRequest,
 )
-from taskloom.contracts.subjects import Subjects
+from taskloom.contracts.subjects import Subjects, inbox_prefix
 from taskloom.observability import get_logger
 from taskloom.observability.metrics import TaskGraphMetrics
 from taskloom.settings import Settings
@@ -134,6 +135,9 @@ class ContextService:
             name=f"taskloom-context-{self._instance[:8]}",
             user=self._settings.nats_user,
             password=pw.get_secret_value() if pw else None,
+            inbox_prefix=inbox_prefix(
+                self._settings.nats_user or urlsplit(self._settings.nats_url or "").username
+            ),
         )
         h = self._handlers
         routes: dict[str, tuple[type[BaseModel], Handler]] = {

@@ -25,7 +25,7 @@ import nats
 import pytest
 import yaml
 
-from taskloom.contracts.subjects import Subjects
+from taskloom.contracts.subjects import Subjects, inbox_prefix
 from taskloom.infra import free_port
 from taskloom.natsauth import DEFAULT_AGENT_GROUPS, default_users, server_config
 
@@ -143,7 +143,11 @@ def test_the_compose_nats_conf_runs_on_a_real_server(tmp_path: Path) -> None:
 
         async def check() -> None:
             nc = await nats.connect(
-                f"nats://127.0.0.1:{port}", user="gateway", password="pw-gateway", max_reconnect_attempts=0
+                f"nats://127.0.0.1:{port}",
+                user="gateway",
+                password="pw-gateway",
+                inbox_prefix=inbox_prefix("gateway"),  # its replies arrive under its own prefix
+                max_reconnect_attempts=0,
             )
             try:
                 info = await nc.jetstream().account_info()

@@ -14,7 +14,7 @@ import nats
 import pytest
 from nats.js.api import ConsumerConfig, StreamConfig
 
-from taskloom.contracts.subjects import Subjects, registry_key
+from taskloom.contracts.subjects import Subjects, inbox_prefix, registry_key
 from taskloom.infra import EmbeddedNats
 from taskloom.natsauth import (
     ADMIN_USER,
@@ -60,6 +60,7 @@ class Client:
             url,
             user=self.user,
             password=PASSWORDS[self.user],
+            inbox_prefix=inbox_prefix(self.user),  # as the bus connects
             error_cb=on_error,
             max_reconnect_attempts=0,
             connect_timeout=WAIT,
@@ -102,7 +103,12 @@ def streams(server: EmbeddedNats) -> None:
 
 
 async def _create_streams(url: str) -> None:
-    nc = await nats.connect(url, user="orchestrator", password=PASSWORDS["orchestrator"])
+    nc = await nats.connect(
+        url,
+        user="orchestrator",
+        password=PASSWORDS["orchestrator"],
+        inbox_prefix=inbox_prefix("orchestrator"),
+    )
     try:
         js = nc.jetstream()
         for kind, subject in (
@@ -239,6 +245,29 @@ async def test_consultation_and_context_request_reply(connect, streams) -> None:
     await core.violation(S.consult("technical-writer"))
     await core.nc.subscribe(S.context("get"))
     await core.violation(f'Subscription to "{S.context("get")}"')
+
+
+async def test_replies_are_readable_only_by_the_user_who_asked(connect, streams) -> None:  # type: ignore[no-untyped-def]
+    """A context answer meant for one agent group cannot be read by another listening on the
+    shared ``_INBOX.>`` or on the other's prefix; each user reads its own replies."""
+    core, writer, context = (
+        await connect(CORE),
+        await connect(agent_group_user("writer")),
+        await connect("context"),
+    )
+
+    async def answer(msg: nats.aio.msg.Msg) -> None:
+        await msg.respond(b'{"secret": "for the writer"}')
+
+    await context.nc.subscribe(S.context("get"), queue="context", cb=answer)
+    await context.nc.flush()
+    for snooped in ("_INBOX.>", f"{inbox_prefix(agent_group_user('writer'))}.>"):
+        await core.nc.subscribe(snooped)
+        await core.violation(f'Subscription to "{snooped}"')
+    reply = await writer.nc.request(S.context("get"), b"{}", timeout=WAIT)
+    assert reply.data == b'{"secret": "for the writer"}'
+    assert reply.subject.startswith(f"{inbox_prefix(agent_group_user('writer'))}.")
+    assert not [e for e in writer.errors if "violation" in e.lower()], writer.errors
 
 
 async def test_the_flow_end_to_end_with_each_services_own_user(connect, streams) -> None:  # type: ignore[no-untyped-def]

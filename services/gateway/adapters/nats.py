@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import nats
 from nats.aio.client import Client
@@ -17,7 +18,7 @@ from nats.js.errors import BucketNotFoundError, NoKeysError
 
 from taskloom.contracts.agents import AgentRegistration
 from taskloom.contracts.base import WireModel
-from taskloom.contracts.subjects import Subjects
+from taskloom.contracts.subjects import Subjects, inbox_prefix
 from taskloom.settings import Settings
 
 __all__ = ["BusUnavailable", "GatewayBus"]
@@ -42,6 +43,7 @@ class GatewayBus:
             name=name,
             user=settings.nats_user,
             password=settings.nats_password.get_secret_value() if settings.nats_password else None,
+            inbox_prefix=inbox_prefix(settings.nats_user or urlsplit(settings.nats_url or "").username),
             max_reconnect_attempts=-1,
             # the WebSocket fan-out is many subscriptions on one connection: give it room
             pending_size=64 * 1024 * 1024,

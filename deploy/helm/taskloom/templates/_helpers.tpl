@@ -190,12 +190,12 @@ authorization {
     {user: {{ quote $svc }}, password: ${{ include "taskloom.passwordEnv" $svc }}, permissions: {{ include "taskloom.natsPermissionsText" (get $perm.services $svc) }}}
 {{- end }}
 {{- range $g := .Values.agents.groups }}
-{{- $all := list $perm.agentGroup -}}
+{{- $user := include "taskloom.agentUser" $g.name }}
+{{- $all := list (toJson $perm.agentGroup | replace "@user@" (regexReplaceAll "[^A-Za-z0-9_-]" $user "_") | fromJson) -}}
 {{- range $a := $g.agents -}}
 {{- $one := $agentText | replace "@agent_name@" (regexReplaceAll "[^A-Za-z0-9_]" $a "_") | replace "@agent@" $a | fromJson -}}
 {{- $all = append $all $one -}}
 {{- end }}
-{{- $user := include "taskloom.agentUser" $g.name }}
     {user: {{ quote $user }}, password: ${{ include "taskloom.passwordEnv" $user }}, permissions: {{ include "taskloom.natsPermissionsText" (include "taskloom.natsMerge" $all | fromJson) }}}
 {{- end }}
     {user: {{ quote $perm.admin.user }}, password: ${{ include "taskloom.passwordEnv" $perm.admin.user }}, permissions: {{ include "taskloom.natsPermissionsText" $perm.admin.permissions }}}
