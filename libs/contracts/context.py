@@ -70,6 +70,11 @@ class ContextGetRequest(Versioned):
         description="The task's required_context: keys, globs or dotted prefixes; empty keeps all",
     )
     use_cache: bool = True
+    redact_sensitive: bool = Field(
+        default=False,
+        description="Leave out the values stored as sensitive and name their keys in `redacted`"
+        " (a caller without access_sensitive_data)",
+    )
 
 
 class ScopeRef(WireModel):
@@ -93,6 +98,10 @@ class ContextView(Versioned):
     key_sources: dict[str, ContextScope] = Field(default_factory=dict, description="Scope of each key")
     denied_count: int = Field(default=0, ge=0, description="Keys withheld by policy (never named)")
     pruned_count: int = Field(default=0, ge=0, description="Readable keys left out by the requirements")
+    redacted: list[str] = Field(
+        default_factory=list,
+        description="Readable keys whose values are sensitive and were left out (redact_sensitive)",
+    )
     size_bytes: int = Field(default=0, ge=0)
 
 

@@ -22,6 +22,7 @@ from taskloom.context.domain import (
     ViewCache,
     WriteDenied,
     build_view,
+    redact_sensitive,
     scope_chain,
     task_scope_id,
 )
@@ -143,7 +144,10 @@ class ContextHandlers:
         """The agent's view as a reply body; a cached view's body is the cached object itself,
         so its compressed form is made once for all the requests it answers."""
         started = time.perf_counter()
-        cache_key = (req.agent_id, req.workflow_id, req.task_id, req.project_id, tuple(req.requirements))
+        cache_key = (
+            req.agent_id, req.workflow_id, req.task_id, req.project_id, tuple(req.requirements),
+            req.redact_sensitive,
+        )  # fmt: skip
         hit = self._cache.get(cache_key) if req.use_cache else None
         if hit is not None:
             self._record_read(req, hit.keys, hit.digest, hit.denied, hit.denied_digest, cached=True)
@@ -167,6 +171,7 @@ class ContextHandlers:
             lambda e: policy.allows(agent, Operation.READ, e.scope, e.key, e.classification),
             req.requirements,
         )
+        redacted = redact_sensitive(view) if req.redact_sensitive else []
         self._limits.check_context(f"the context of {agent}", view.size_bytes)
         for key, value in view.context.items():
             if isinstance(value, bytes):
@@ -181,6 +186,7 @@ class ContextHandlers:
             key_sources={k: e.scope for k, e in view.sources.items()},
             denied_count=len(view.denied),
             pruned_count=view.pruned_count,
+            redacted=redacted,
             size_bytes=view.size_bytes,
         )
         body = _splice_context(reply.model_dump_json().encode(), view.context)

@@ -427,6 +427,9 @@ class Gateway:
             workflow_id=scope_id if scope is ContextScope.WORKFLOW else None,
             project_id=scope_id if scope is ContextScope.PROJECT else None,
             requirements=keys,
+            # sensitive values only for callers with access_sensitive_data (privileged_user,
+            # admin); anyone else sees which keys were withheld, not their values
+            redact_sensitive=not has_operation(caller.principal, Operation.ACCESS_SENSITIVE_DATA),
         )
         await self._authorize_context(caller, scope, scope_id, write=False)
         return await self._context_call(caller, "get", request, f"context:{scope.value}:{scope_id}")

@@ -23,6 +23,7 @@ from taskloom.context.domain.scopes import (
     build_view,
     merge,
     prune,
+    redact_sensitive,
     scope_chain,
     task_scope_id,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "ViewCache",
     "WriteDenied",
     "build_view",
+    "redact_sensitive",
     "json_size",
     "merge",
     "parse_policy",

@@ -24,6 +24,7 @@ __all__ = [
     "build_view",
     "merge",
     "prune",
+    "redact_sensitive",
     "requirement_matcher",
     "scope_chain",
     "task_scope_id",
@@ -172,3 +173,16 @@ def build_view(
     sources = winners if len(kept) == len(winners) else {k: winners[k] for k in kept}
     size = sum(e.size_bytes for e in sources.values())
     return MergedView(kept, sources, denied, pruned, size)
+
+
+def redact_sensitive(view: MergedView) -> list[str]:
+    """Take out of ``view`` every value stored as sensitive, for a caller that may read the key
+    by policy but may not see sensitive data; return those keys, sorted.
+
+    The whole key goes: a value of the same key from a more general scope is not shown in its
+    place, because it is not what the key holds where the caller looks."""
+    keys = sorted(k for k, e in view.sources.items() if e.sensitive)
+    for key in keys:
+        del view.context[key]
+        view.size_bytes -= view.sources.pop(key).size_bytes
+    return keys

@@ -68,6 +68,41 @@ async def test_raw_select_shows_no_sensitive_value_in_clear(
     assert view.context["cfg"] == {"db": {"password": SECRET + "-n"}}
 
 
+async def test_a_caller_without_access_to_sensitive_data_gets_the_keys_not_the_values(
+    make_service: MakeService, raw_db: asyncpg.Connection
+) -> None:
+    import json
+
+    from taskloom.contracts.context import ContextGetRequest, ContextPutRequest
+
+    service = await make_service()
+    wf = new_id()
+    for key, value, flags in (
+        ("github_token", SECRET, {}),
+        ("notes", {"v": SECRET}, {"sensitive": True}),
+        ("readme", "hello world", {}),
+    ):
+        await service.handlers.put(
+            ContextPutRequest(
+                agent_id="orchestrator", scope="workflow", key=key, value=value, workflow_id=wf, **flags
+            )
+        )
+
+    async def view(redact: bool) -> dict[str, object]:
+        request = ContextGetRequest(agent_id="orchestrator", workflow_id=wf, redact_sensitive=redact)
+        return dict(json.loads(await service.handlers.get(request)))
+
+    redacted = await view(True)
+    assert SECRET not in json.dumps(redacted)
+    assert redacted["context"] == {"readme": "hello world"}
+    assert redacted["redacted"] == ["github_token", "notes"]
+    full = await view(False)  # the cached redacted view is not served to a caller who may see all
+    assert full["context"]["github_token"] == SECRET and full["context"]["notes"] == {"v": SECRET}
+    assert full["redacted"] == []
+    again = await view(True)  # nor the full one to a caller who may not
+    assert again["cached"] is True and again["context"] == {"readme": "hello world"}
+
+
 async def test_rotation_keeps_old_values_readable(
     make_service: MakeService, raw_db: asyncpg.Connection
 ) -> None:

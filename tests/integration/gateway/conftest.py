@@ -3,31 +3,17 @@ PostgreSQL, shared by the gateway integration tests; tests keep apart by user na
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from gateway_helpers import gateway_env
 
 from taskloom.cli.devstack import ServiceProcess, free_port, service_available
 from taskloom.gateway.config import GatewaySettings
 from taskloom.gateway.security import mint_token
 from taskloom.infra import StackInfo
-
-
-def gateway_env(stack: StackInfo, namespace: str, port: int, **extra: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "TASKLOOM_NATS_URL": stack.nats_url,
-        "TASKLOOM_DATABASE_URL": stack.database_url,
-        "TASKLOOM_NAMESPACE": namespace,
-        "TASKLOOM_HTTP_PORT": str(port),
-        "TASKLOOM_HTTP_HOST": "127.0.0.1",
-        "TASKLOOM_ALLOWED_ORIGINS": '["http://good.example"]',
-        "TASKLOOM_LOG_FORMAT": "json",
-        **extra,
-    }
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import uuid
 from collections.abc import AsyncIterator
 
@@ -42,3 +43,17 @@ async def relayed_store(stack: StackInfo, namespace: str) -> AsyncIterator[tuple
         await relay.stop()
         await nc.drain()
         await store.close()
+
+
+def gateway_env(stack: StackInfo, namespace: str, port: int, **extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "TASKLOOM_NATS_URL": stack.nats_url,
+        "TASKLOOM_DATABASE_URL": stack.database_url,
+        "TASKLOOM_NAMESPACE": namespace,
+        "TASKLOOM_HTTP_PORT": str(port),
+        "TASKLOOM_HTTP_HOST": "127.0.0.1",
+        "TASKLOOM_ALLOWED_ORIGINS": '["http://good.example"]',
+        "TASKLOOM_LOG_FORMAT": "json",
+        **extra,
+    }

@@ -9,6 +9,7 @@ from taskloom.context.domain import (
     build_view,
     merge,
     prune,
+    redact_sensitive,
     scope_chain,
     task_scope_id,
 )
@@ -101,3 +102,25 @@ def test_view_size_counts_only_what_is_served() -> None:
     assert view.context == {"a": "12"}
     assert view.size_bytes == len(repr("12"))
     assert view.pruned_count == 1
+
+
+def test_redaction_takes_out_sensitive_values_whole_and_names_their_keys() -> None:
+    def s(scope: S, key: str, value: object, sensitive: bool) -> Entry:
+        return Entry(scope, "x", key, value, sensitive=sensitive, size_bytes=10)
+
+    view = build_view(
+        [
+            s(G, "api_token", "global-default", False),
+            s(W, "api_token", "workflow-secret", True),  # the winner is sensitive
+            s(W, "db_password", "pw", True),
+            s(W, "plan", "draft", False),
+        ],
+        lambda _: True,
+    )
+    assert view.size_bytes == 30
+    assert redact_sensitive(view) == ["api_token", "db_password"]
+    # the global api_token does not stand in for the workflow's: the key is gone whole
+    assert view.context == {"plan": "draft"}
+    assert set(view.sources) == {"plan"}
+    assert view.size_bytes == 10
+    assert redact_sensitive(view) == []  # nothing sensitive is left
