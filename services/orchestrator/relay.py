@@ -145,7 +145,8 @@ async def _relay(spec: dict[str, Any]) -> None:
             stop.set()  # stdin closed: the orchestrator stopped, or died
 
     await loop.connect_read_pipe(_Parent, sys.stdin)
-    store = EventStore.from_settings(settings, schema=spec["schema"])
+    # one kept connection and one listening; a small pool covers the rest
+    store = EventStore.connect(settings.database_url or "", 2, schema=spec["schema"])
     bus = await Bus.connect(settings, name=f"{spec['name']}-relay")
     relay = event_relay(store, bus.js, bus.subjects, name=spec["name"], **RELAY_OPTIONS)
     relay.start()
