@@ -150,7 +150,7 @@ class Bus:
                     user=user,
                     password=password,
                     # replies under this user's own prefix: the only inbox its rights let it read
-                    inbox_prefix=inbox_prefix(user or urlsplit(url).username),
+                    inbox_prefix=inbox_prefix(user, url),
                     allow_reconnect=True,
                     max_reconnect_attempts=-1,
                     reconnect_time_wait=reconnect_wait,  # type: ignore[arg-type]

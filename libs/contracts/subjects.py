@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from urllib.parse import urlsplit
 
 __all__ = ["DEFAULT_INBOX_PREFIX", "Command", "Subjects", "inbox_prefix", "registry_key", "token"]
 
@@ -145,10 +146,12 @@ class Subjects:
 DEFAULT_INBOX_PREFIX = "_INBOX"
 
 
-def inbox_prefix(user: str | None) -> str:
-    """Where a client of NATS user ``user`` receives replies: ``_INBOX_<user>``, so that the
-    server can let each user subscribe to its own replies only (``_INBOX_<user>.>``) and nobody
-    reads another's (a context answer meant for one agent, say). Without a user: ``_INBOX``."""
+def inbox_prefix(user: str | None, url: str | None = None) -> str:
+    """Where a client of NATS user ``user`` (else the user named in the server ``url``) receives
+    replies: ``_INBOX_<user>``, so that the server can let each user subscribe to its own replies
+    only (``_INBOX_<user>.>``) and nobody reads another's (a context answer meant for one agent,
+    say). Without a user: ``_INBOX``."""
+    user = user or (urlsplit(url).username if url else None)
     return f"{DEFAULT_INBOX_PREFIX}_{token(user)}" if user else DEFAULT_INBOX_PREFIX
 
 

@@ -11,7 +11,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import nats
 from nats.aio.client import Client as NATS
@@ -135,9 +134,7 @@ class ContextService:
             name=f"taskloom-context-{self._instance[:8]}",
             user=self._settings.nats_user,
             password=pw.get_secret_value() if pw else None,
-            inbox_prefix=inbox_prefix(
-                self._settings.nats_user or urlsplit(self._settings.nats_url or "").username
-            ),
+            inbox_prefix=inbox_prefix(self._settings.nats_user, self._settings.nats_url),
         )
         h = self._handlers
         routes: dict[str, tuple[type[BaseModel], Handler]] = {

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 import nats
 from nats.aio.client import Client
@@ -43,7 +42,7 @@ class GatewayBus:
             name=name,
             user=settings.nats_user,
             password=settings.nats_password.get_secret_value() if settings.nats_password else None,
-            inbox_prefix=inbox_prefix(settings.nats_user or urlsplit(settings.nats_url or "").username),
+            inbox_prefix=inbox_prefix(settings.nats_user, settings.nats_url),
             max_reconnect_attempts=-1,
             # the WebSocket fan-out is many subscriptions on one connection: give it room
             pending_size=64 * 1024 * 1024,

@@ -11,6 +11,10 @@ def test_a_user_gets_a_prefix_of_its_own() -> None:
     assert inbox_prefix("orchestrator") == "_INBOX_orchestrator"
     assert inbox_prefix("agents-builtin") == "_INBOX_agents-builtin"
     assert inbox_prefix(None) == inbox_prefix("") == DEFAULT_INBOX_PREFIX == "_INBOX"
+    # credentials in the server URL name the user as well; an explicit user wins
+    assert inbox_prefix(None, "nats://gateway:pw@nats:4222") == "_INBOX_gateway"
+    assert inbox_prefix("context", "nats://gateway:pw@nats:4222") == "_INBOX_context"
+    assert inbox_prefix(None, "nats://nats:4222") == "_INBOX"
 
 
 def test_a_user_name_cannot_widen_its_prefix() -> None:
