@@ -37,20 +37,12 @@ from nats.js.api import AckPolicy, ConsumerConfig, StorageType, StreamConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from orchestrator import SHAPE  # noqa: E402 - the same workflow shape as the orchestrator's bench
+
 from taskloom.infra import Stack, create_database  # noqa: E402
 from taskloom.runtime import run_loop  # noqa: E402
 from taskloom.settings import Settings  # noqa: E402
 
-SHAPE = {
-    "A": [],
-    "B": ["A"],
-    "C": ["A"],
-    "D": ["A"],
-    "E": ["B", "C", "D"],
-    "F": ["E"],
-    "G": ["E"],
-    "H": ["F", "G"],
-}
 DEPENDANTS = {t: [d for d, deps in SHAPE.items() if t in deps] for t in SHAPE}
 
 
