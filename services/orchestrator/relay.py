@@ -129,12 +129,11 @@ class EventRelayProcess:
                 await task
 
 
-async def _relay(spec: dict[str, Any]) -> None:
+async def _relay(settings: Settings, spec: dict[str, Any]) -> None:
     from taskloom.bus import Bus  # noqa: PLC0415 - only the child needs them
     from taskloom.eventstore import EventStore  # noqa: PLC0415
     from taskloom.orchestrator.service import event_relay  # noqa: PLC0415
 
-    settings = Settings(**spec["settings"])
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -167,7 +166,7 @@ def main() -> None:
     spec = json.loads(line)
     settings = Settings(**spec["settings"])
     configure_logging(settings.log_level, settings.log_format, service="orchestrator-relay")
-    run_loop(_relay(spec), settings.event_loop)
+    run_loop(_relay(settings, spec), settings.event_loop)
 
 
 if __name__ == "__main__":
