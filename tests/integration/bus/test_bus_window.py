@@ -115,6 +115,12 @@ async def test_a_deleted_and_recreated_consumer_is_consumed_again(bus: Bus) -> N
     handle = await bus.consume(TASKS, durable, handler, parse, fetch_timeout=0.5)
     await bus.publish(bus.subjects.tasks(AGENT), ping(1))
     await eventually(lambda: seen == [1])
+
+    async def acked() -> bool:  # a work queue drops what is acked; an ack the delete cut off
+        info = await bus.js.stream_info(bus.stream_name(TASKS))  # would bring 1 back again
+        return info.state.messages == 0
+
+    await eventually(acked)
     await bus.js.delete_consumer(bus.stream_name(TASKS), durable)  # the open pull ends (409)
     await bus.ensure_agent_consumer(AGENT, ack_wait=30)
     await bus.publish(bus.subjects.tasks(AGENT), ping(2))
